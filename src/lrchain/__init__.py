@@ -1,0 +1,3 @@
+"""lrchain: compare chained learning-rate schedules, tracked in MLflow."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from lrchain.cli import main
+
+raise SystemExit(main())

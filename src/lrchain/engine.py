@@ -1,0 +1,91 @@
+"""Training and evaluation loops; metrics per epoch go to whoever listens, never to MLflow here."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lrchain.data import Data, Split, batches
+from lrchain.schedules import Schedule
+
+EpochListener = Callable[[int, dict[str, float], list[float]], None]
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite: training cannot go on."""
+
+    def __init__(self, epoch: int, metrics: dict[str, float]):
+        super().__init__(f"the loss diverged at epoch {epoch}: {metrics}")
+        self.epoch, self.metrics = epoch, metrics
+
+
+def train_epoch(
+    model: nn.Module,
+    split: Split,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    batch_size: int,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, list[float]]:
+    """One pass over `split` in shuffled batches; the mean loss stays on the device."""
+    model.train()
+    total = torch.zeros((), device=split.x.device)
+    step_lrs = []
+    for idx in batches(len(split), batch_size, split.x.device, generator):
+        if schedule.uses_steps:
+            step_lrs.append(optimizer.param_groups[0]["lr"])
+        loss = F.cross_entropy(model(split.x[idx]), split.y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(idx)
+        if schedule.uses_steps:
+            schedule.on_batch_end()
+    return total / len(split), step_lrs
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy over `split`, as device tensors."""
+    model.eval()
+    loss = torch.zeros((), device=split.x.device)
+    correct = torch.zeros((), device=split.x.device)
+    for idx in batches(len(split), batch_size, split.x.device):
+        logits = model(split.x[idx])
+        loss += F.cross_entropy(logits, split.y[idx], reduction="sum")
+        correct += (logits.argmax(1) == split.y[idx]).sum()
+    return loss / len(split), correct / len(split)
+
+
+def fit(
+    model: nn.Module,
+    data: Data,
+    optimizer: torch.optim.Optimizer,
+    schedule: Schedule,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    on_epoch: EpochListener,
+    start_epoch: int = 0,
+) -> None:
+    """Train for epochs [start_epoch, epochs): record lr, train, evaluate, step the schedule."""
+    for epoch in range(start_epoch, epochs):
+        lrs = [group["lr"] for group in optimizer.param_groups]
+        start = time.perf_counter()
+        train_loss, step_lrs = train_epoch(
+            model, data.train, optimizer, schedule, batch_size, generator
+        )
+        val_loss, val_acc = evaluate(model, data.val, batch_size * 4)
+        values = torch.stack([train_loss, val_loss, val_acc]).tolist()  # the epoch's one sync
+        metrics = {"lr": lrs[0]} | {f"lr/group{i}": lr for i, lr in enumerate(lrs) if i > 0}
+        metrics |= dict(zip(("train/loss", "val/loss", "val/acc"), values, strict=True))
+        metrics["epoch_seconds"] = time.perf_counter() - start
+        if not all(math.isfinite(v) for v in values[:2]):
+            raise Diverged(epoch, metrics)
+        schedule.on_epoch_end(metrics)
+        on_epoch(epoch, metrics, step_lrs)

@@ -1,0 +1,115 @@
+"""`lrchain preview`: the learning rate of schedules over a run, computed without data or model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from lrchain.configs import compose, conf_dir
+from lrchain.data import steps_per_epoch, train_size
+from lrchain.models import build_optimizer
+from lrchain.schedules import expected_lrs
+
+CLASSIC = ["step", "exp", "chain"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="schedules of conf/sched/, or `all` (default: step exp chain)",
+    )
+    parser.add_argument("--epochs", type=int, help="length of the run (default: trainer.epochs)")
+    parser.add_argument(
+        "--out",
+        default="lrchain-preview",
+        help="writes OUT.png and OUT.csv (default: lrchain-preview)",
+    )
+    parser.add_argument(
+        "-o",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="OVERRIDE",
+        help="a Hydra override for every schedule, e.g. -o sched.chain.exp.gamma=0.8 or"
+        " -o optim.lr=0.05 (repeatable)",
+    )
+
+
+def catalog() -> list[str]:
+    """The schedule names of conf/sched/."""
+    return sorted(p.stem for p in (conf_dir() / "sched").glob("*.yaml"))
+
+
+def curves(names: list[str], overrides: list[str], epochs: int | None) -> dict[str, dict]:
+    """Per schedule: epoch and per-batch learning rates, and batches per epoch."""
+    result = {}
+    for name in names:
+        cfg = compose([f"sched={name}", *overrides])
+        n_epochs = epochs or cfg.trainer.epochs
+        spe = steps_per_epoch(train_size(cfg.data), cfg.trainer.batch_size)
+        optimizer = build_optimizer(cfg.optim, [torch.zeros(0, requires_grad=True)])
+        sched = _plain(cfg.sched)
+        per_epoch, per_step = expected_lrs(sched, optimizer, n_epochs, spe)
+        result[name] = {"epoch": per_epoch, "step": per_step, "steps_per_epoch": spe}
+    return result
+
+
+def _plain(node) -> dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+
+
+def table(found: dict[str, dict], rows: int = 12) -> str:
+    """A short text table: a few epochs down, one column per schedule."""
+    epochs = len(next(iter(found.values()))["epoch"])
+    picked = (
+        list(range(epochs))
+        if epochs <= rows
+        else sorted({round(i * (epochs - 1) / (rows - 1)) for i in range(rows)})
+    )
+    names = list(found)
+    width = max(10, *(len(n) for n in names))
+    lines = ["epoch " + " ".join(f"{n:>{width}}" for n in names)]
+    for e in picked:
+        lines.append(f"{e:>5} " + " ".join(f"{found[n]['epoch'][e]:>{width}.4e}" for n in names))
+    return "\n".join(lines)
+
+
+def write_csv(found: dict[str, dict], path: Path) -> Path:
+    epochs = len(next(iter(found.values()))["epoch"])
+    lines = [",".join(["epoch", *found])]
+    lines += [
+        ",".join([str(e), *(repr(c["epoch"][e]) for c in found.values())]) for e in range(epochs)
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    from lrchain.plots import plot_lr_curves
+
+    names = args.names or CLASSIC
+    if names == ["all"]:
+        names = catalog()
+    found = curves(names, args.overrides, args.epochs)
+    lines = {}
+    for name, c in found.items():
+        if c["step"]:
+            spe = c["steps_per_epoch"]
+            lines[name] = ([i / spe for i in range(len(c["step"]))], c["step"])
+        else:
+            lines[name] = (list(range(len(c["epoch"]))), c["epoch"])
+    out = Path(args.out)
+    out = out.with_suffix("") if out.suffix in (".png", ".csv") else out
+    title = " vs ".join(names) + (f"  ({' '.join(args.overrides)})" if args.overrides else "")
+    png = plot_lr_curves(lines, out.with_name(out.name + ".png"), title)
+    csv = write_csv(found, out.with_name(out.name + ".csv"))
+    print(table(found))
+    print(f"wrote {png} and {csv}")
+    return 0

@@ -1,0 +1,161 @@
+"""MLflow: where runs go, their life cycle, and what every epoch logs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lrchain.errors import TrackingError
+
+DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow's own default, resolved in the launch folder
+SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+MAX_PARAMS_PER_CALL = 100  # MLflow's limit for one log_batch
+MAX_METRICS_PER_CALL = 1000
+MAX_PARAM_VALUE = 6000  # MLflow's limit on a param value's length
+
+
+def tracking_uri(configured: str | None, launch_dir: Path) -> str:
+    """The tracking URI: config, else $MLFLOW_TRACKING_URI, else ./mlflow.db; made absolute."""
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    scheme = uri.split(":", 1)[0].split("+", 1)[0] if "://" in uri else ""
+    if scheme not in SCHEMES:
+        raise TrackingError(
+            f"tracking.uri: {uri!r} is not a tracking URI MLflow can store runs in; use"
+            " sqlite:///PATH/mlflow.db, http(s)://HOST:PORT or a database URI"
+            f" ({', '.join(SCHEMES)})"
+        )
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str((launch_dir / uri[len("sqlite:///") :]).resolve())
+    return uri
+
+
+@contextlib.contextmanager
+def _working_dir(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
+    """A client for `uri` and the id of experiment `name`, created when missing."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    # A new store roots artifacts at ./mlruns, resolved when it opens: open it in the launch folder.
+    with _working_dir(launch_dir):
+        client = MlflowClient(uri)
+        try:
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                try:
+                    return client, client.create_experiment(name)
+                except MlflowException:  # created meanwhile by a parallel job
+                    experiment = client.get_experiment_by_name(name)
+        except MlflowException as err:
+            raise TrackingError(
+                f"tracking: cannot use experiment {name!r} at {uri}: {err.message}"
+            ) from None
+    if experiment is None:
+        raise TrackingError(f"tracking: experiment {name!r} could not be created at {uri}")
+    if experiment.lifecycle_stage == "deleted":
+        raise TrackingError(
+            f"tracking.experiment: {name!r} is deleted at {uri}; restore it with"
+            f" `mlflow experiments restore --experiment-id {experiment.experiment_id}`"
+            " or choose another name with tracking.experiment=NAME"
+        )
+    return client, experiment.experiment_id
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, str]:
+    """Dotted keys to string values: `{'optim': {'lr': 0.1}}` -> `{'optim.lr': '0.1'}`."""
+    if isinstance(config, Mapping):
+        items = [(f"{prefix}{k}", v) for k, v in config.items()]
+    elif _nested_list(config):
+        items = [(f"{prefix}{i}", v) for i, v in enumerate(config)]
+    else:
+        return {prefix.rstrip("."): _text(config)}
+    flat = {}
+    for key, value in items:
+        if isinstance(value, Mapping) or _nested_list(value):
+            flat |= flatten(value, f"{key}.")
+        else:
+            flat[key] = _text(value)
+    return flat
+
+
+def _nested_list(value: Any) -> bool:
+    return isinstance(value, list) and any(isinstance(v, (Mapping, list)) for v in value)
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def start_run(
+    client: Any,
+    experiment_id: str,
+    run_name: str,
+    tags: Mapping[str, str],
+    params: Mapping[str, str],
+    texts: Mapping[str, str],
+) -> str:
+    """Create a RUNNING run with its tags, params and small text artifacts; return its id."""
+    from mlflow.entities import Param
+
+    run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+    run_id = run.info.run_id
+    cut = sorted(k for k, v in params.items() if len(v) > MAX_PARAM_VALUE)
+    if cut:
+        client.set_tag(run_id, "lrchain.params_truncated", ",".join(cut)[:MAX_PARAM_VALUE])
+    entries = [Param(k, v[:MAX_PARAM_VALUE]) for k, v in params.items()]
+    for chunk in _chunks(entries, MAX_PARAMS_PER_CALL):
+        client.log_batch(run_id, params=chunk)
+    for path, text in texts.items():
+        client.log_text(run_id, text, path)
+    return run_id
+
+
+def log_epoch(
+    client: Any, run_id: str, epoch: int, metrics: Mapping[str, float], step_lrs: Sequence[float]
+) -> None:
+    """One epoch's metrics at step=epoch, and per-batch `lr_step` at step=global batch index."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    entries = [Metric(k, float(v), now, epoch) for k, v in metrics.items()]
+    first = epoch * len(step_lrs)
+    entries += [Metric("lr_step", lr, now, first + i) for i, lr in enumerate(step_lrs)]
+    for chunk in _chunks(entries, MAX_METRICS_PER_CALL):
+        client.log_batch(run_id, metrics=chunk)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+@contextlib.contextmanager
+def run_status(client: Any, run_id: str) -> Iterator[None]:
+    """End the run FINISHED, KILLED on Ctrl-C, or FAILED with the traceback as error.txt."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        client.set_terminated(run_id, "KILLED")
+        raise
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.log_text(run_id, traceback.format_exc(), "error.txt")
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
