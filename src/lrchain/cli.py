@@ -11,6 +11,7 @@ from lrchain.errors import ConfigError, TrackingError
 # subcommand -> (module with add_arguments(parser) and run(args) -> int, one-line help)
 COMMANDS = {
     "preview": ("lrchain.preview", "draw the learning-rate curves of schedules, without training"),
+    "compare": ("lrchain.compare", "compare logged runs: LR and loss figures and a summary table"),
 }
 
 

@@ -1,0 +1,69 @@
+"""Shared fixtures: a launch folder per test, the real `train.py` in a subprocess, a real store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment of a user's shell: no tracking URI or sweep state leaking from ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LRCHAIN_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env | extra
+
+
+@pytest.fixture
+def launch_dir(tmp_path: Path) -> Path:
+    """A folder holding train.py and conf/, as a user's clone would."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    shutil.copy(ROOT / "train.py", folder / "train.py")
+    shutil.copytree(ROOT / "conf", folder / "conf")
+    return folder
+
+
+def train(
+    folder: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run `python train.py ARGS` in `folder`, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=folder,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"train.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def client_for(folder: Path):
+    """An MlflowClient on the default store of `folder` (its mlflow.db)."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+
+
+def runs_of(folder: Path, experiment: str = "lrchain") -> list:
+    """Every run of `experiment` in `folder`'s store, oldest first."""
+    client = client_for(folder)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment!r} in {folder / 'mlflow.db'}"
+    runs = client.search_runs([found.experiment_id], max_results=1000)
+    return sorted(runs, key=lambda r: r.info.start_time)
+
+
+def history(folder: Path, run_id: str, key: str) -> list[tuple[int, float]]:
+    """(step, value) pairs of metric `key`, by step."""
+    points = client_for(folder).get_metric_history(run_id, key)
+    return sorted((m.step, m.value) for m in points)
