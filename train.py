@@ -1,10 +1,16 @@
 """Train one model per schedule and log it to MLflow: `python train.py -m sched=step,exp,chain`."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
+# `--config-dir DIR --config-name config` re-runs a logged config as it is: Hydra would let
+# conf/config.yaml shadow DIR/config.yaml, so conf/ steps aside when a config dir is given.
+GIVEN_DIR = any(a in ("-cd", "--config-dir") or a.startswith("--config-dir=") for a in sys.argv)
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+
+@hydra.main(version_base="1.3", config_path=None if GIVEN_DIR else "conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from lrchain.job import main as run_job
 

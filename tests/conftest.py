@@ -63,6 +63,11 @@ def runs_of(folder: Path, experiment: str = "lrchain") -> list:
     return sorted(runs, key=lambda r: r.info.start_time)
 
 
+def artifact_text(folder: Path, run_id: str, path: str) -> str:
+    """The text of a run's artifact, downloaded from `folder`'s store."""
+    return Path(client_for(folder).download_artifacts(run_id, path)).read_text()
+
+
 def history(folder: Path, run_id: str, key: str) -> list[tuple[int, float]]:
     """(step, value) pairs of metric `key`, by step."""
     points = client_for(folder).get_metric_history(run_id, key)

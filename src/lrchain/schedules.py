@@ -178,10 +178,12 @@ class _Chain:
             member.on_event(kind, metrics)
 
     def values(self) -> list[float]:
-        lrs = list(self.base)
+        factors = [1.0] * len(self.base)
         for member in self.members:
-            lrs = [lr * v / b for lr, v, b in zip(lrs, member.values(), self.base, strict=True)]
-        return lrs
+            factors = [
+                f * v / b for f, v, b in zip(factors, member.values(), self.base, strict=True)
+            ]
+        return [b * f for b, f in zip(self.base, factors, strict=True)]
 
     def momenta(self) -> list[dict] | None:
         found = [m.momenta() for m in self.members]
@@ -201,14 +203,19 @@ class _Sequence:
     def __init__(self, members: list, milestones: list[int], interval: str):
         self.members, self.milestones, self.interval = members, milestones, interval
         self.count, self.active = 0, 0
+        self.fresh = False  # a member just took over and has not yet lived one tick
 
     def on_event(self, kind: str, metrics: Mapping[str, float] | None) -> None:
         if kind == self.interval:
             self.count += 1
+            self.fresh = False
             nxt = self.active
             if nxt < len(self.milestones) and self.count == self.milestones[nxt]:
                 self.active += 1  # the next member starts at its own step 0, unstepped
+                self.fresh = True
                 return
+        elif self.fresh:
+            return  # an epoch ending at the very batch of the hand-over belongs to the last member
         self.members[self.active].on_event(kind, metrics)
 
     def values(self) -> list[float]:
@@ -219,10 +226,10 @@ class _Sequence:
 
     def state_dict(self) -> dict:
         members = [m.state_dict() for m in self.members]
-        return {"count": self.count, "active": self.active, "members": members}
+        return {"count": self.count, "active": self.active, "fresh": self.fresh, "members": members}
 
     def load_state_dict(self, state: Mapping) -> None:
-        self.count, self.active = state["count"], state["active"]
+        self.count, self.active, self.fresh = state["count"], state["active"], state["fresh"]
         for member, saved in zip(self.members, state["members"], strict=True):
             member.load_state_dict(saved)
 
