@@ -12,6 +12,11 @@ from lrchain.errors import ConfigError, TrackingError
 COMMANDS = {
     "preview": ("lrchain.preview", "draw the learning-rate curves of schedules, without training"),
     "compare": ("lrchain.compare", "compare logged runs: LR and loss figures and a summary table"),
+    "reproduce": (
+        "lrchain.reproduce",
+        "re-run a logged run from its config and compare the numbers",
+    ),
+    "resume": ("lrchain.resume", "continue an interrupted run from its last complete epoch"),
 }
 
 

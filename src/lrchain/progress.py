@@ -14,7 +14,7 @@ class EpochPrinter:
     def __init__(self, name: str, epochs: int, stream: TextIO | None = None):
         self.name, self.epochs, self.stream = name, epochs, stream or sys.stdout
         self.start = time.perf_counter()
-        self.done = 0
+        self.done = 0  # epochs run by this process (a resumed run starts later)
 
     def __call__(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.done += 1

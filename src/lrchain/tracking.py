@@ -45,13 +45,19 @@ def _working_dir(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
+def limit_retries() -> None:
+    """An unreachable server answers within seconds, not minutes of retries (unless set)."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
 def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
     """A client for `uri` and the id of experiment `name`, created when missing."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    limit_retries()
     # A new store roots artifacts at ./mlruns, resolved when it opens: open it in the launch folder.
     with _working_dir(launch_dir):
         client = MlflowClient(uri)

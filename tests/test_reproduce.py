@@ -1,0 +1,123 @@
+"""`lrchain reproduce`: re-run from the logged config, compare, refuse untrusted configs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import clean_env, client_for, history, runs_of, train
+
+from lrchain import checkpoint
+from lrchain.configs import check_config, compose
+from lrchain.errors import ConfigError, TrackingError
+
+
+def lrchain(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lrchain", *args],
+        cwd=folder,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory) -> tuple[Path, str]:
+    from conftest import ROOT
+
+    folder = tmp_path_factory.mktemp("repro")
+    (folder / "conf").symlink_to(ROOT / "conf")
+    (folder / "train.py").symlink_to(ROOT / "train.py")
+    train(folder, "trainer.epochs=2")
+    return folder, runs_of(folder)[0].info.run_id
+
+
+@pytest.mark.slow
+def test_reproduce_agrees_bit_for_bit_and_tags_the_new_run(logged):
+    folder, run_id = logged
+    proc = lrchain(folder, "reproduce", run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "agree bit for bit" in proc.stdout
+    again = [r for r in runs_of(folder) if r.data.tags.get("lrchain.reproduced_from") == run_id]
+    assert len(again) == 1 and again[0].info.status == "FINISHED"
+    assert history(folder, again[0].info.run_id, "train/loss") == history(
+        folder, run_id, "train/loss"
+    )
+    assert "epoch_seconds" in proc.stdout and "(timing, not compared)" in proc.stdout
+
+
+@pytest.mark.slow
+def test_reproduce_with_changes_exits_1_and_shows_what_moved(logged):
+    folder, run_id = logged
+    proc = lrchain(folder, "reproduce", run_id, "optim.lr=0.05")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lr_row = next(line for line in proc.stdout.splitlines() if line.startswith("lr "))
+    assert float(lr_row.split()[-1]) == pytest.approx(0.05)
+
+
+def test_reproduce_of_an_unknown_run_says_so(tmp_path):
+    proc = lrchain(tmp_path, "reproduce", "0123456789abcdef0123456789abcdef")
+    assert proc.returncode == 2
+    assert "not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+HOSTILE = [
+    ({"_target_": "os.system", "_args_": ["touch pwned"]}, "data"),
+    ({"name": "subprocess.run"}, "model"),
+    ({"name": "builtins.eval", "lr": 0.1}, "optim"),
+    ({"type": "logging.os.system"}, "sched"),
+    ({"chain": {"a": {"_target_": "builtins.eval"}}}, "sched"),
+    ({"name": "digits", "val_fraction": "${oc.env:HOME}"}, "data"),
+]
+
+
+@pytest.mark.parametrize(("node", "key"), HOSTILE, ids=[str(h[0]) for h in HOSTILE])
+def test_untrusted_configs_naming_other_objects_are_refused(node, key):
+    settings = compose([])
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(settings, resolve=True)
+    plain[key] = node
+    with pytest.raises(ConfigError) as caught:
+        check_config(plain)
+    assert str(caught.value).startswith(key)
+
+
+@pytest.mark.slow
+def test_a_tampered_logged_config_is_refused_before_anything_runs(logged, tmp_path):
+    folder, run_id = logged
+    client = client_for(folder)
+    bad = tmp_path / "config"
+    bad.mkdir()
+    (bad / "config.yaml").write_text(
+        Path(client.download_artifacts(run_id, "config/config.yaml")).read_text()
+        + "evil:\n  _target_: os.system\n  _args_: ['touch pwned']\n"
+    )
+    victim = client.create_run(runs_of(folder)[0].info.experiment_id, run_name="tampered")
+    client.log_artifacts(victim.info.run_id, str(bad), "config")
+    client.set_terminated(victim.info.run_id)
+    before = len(runs_of(folder))
+    proc = lrchain(folder, "reproduce", victim.info.run_id)
+    assert proc.returncode == 2
+    assert "evil._target_" in proc.stderr and "os.system" in proc.stderr
+    assert len(runs_of(folder)) == before
+    assert not (folder / "pwned").exists()
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch pwned-by-checkpoint",))
+
+
+def test_a_malicious_checkpoint_is_rejected_by_weights_only_loading(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model": Payload()}, tmp_path / "last.pt")
+    with pytest.raises(TrackingError, match="refused to load it"):
+        checkpoint.load(tmp_path / "last.pt")
+    assert not (tmp_path / "pwned-by-checkpoint").exists()
