@@ -1,0 +1,134 @@
+"""Resume: real processes killed with SIGKILL, continued by `lrchain resume`, compared."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, clean_env, client_for, history, runs_of, train
+
+from lrchain import checkpoint
+
+COMPARED = ("lr", "train/loss", "val/loss", "val/acc")
+EPOCHS = 8
+
+
+def start_train(folder: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=folder,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def kill_after_epoch(proc: subprocess.Popen, epoch: int) -> str:
+    """SIGKILL `proc` right after it reports `epoch` (1-based), while it trains the next one."""
+    run_id, seen = None, []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("[lrchain] run "):
+            run_id = line.split("(")[1].split(")")[0]
+        if f"epoch {epoch}/" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert run_id, "".join(seen)
+    return run_id
+
+
+def resume(folder: Path, run_id: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lrchain", "resume", run_id, *args],
+        cwd=folder,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    here = tmp_path_factory.mktemp("resume")
+    (here / "conf").symlink_to(ROOT / "conf")
+    (here / "train.py").symlink_to(ROOT / "train.py")
+    return here
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(folder) -> dict[str, str]:
+    """Reference runs that were never interrupted, by schedule."""
+    train(folder, "-m", "sched=step,exp,chain,warmup_cosine", f"trainer.epochs={EPOCHS}")
+    children = [r for r in runs_of(folder) if "mlflow.parentRunId" in r.data.tags]
+    return {r.data.tags["lrchain.sched"]: r.info.run_id for r in children}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sched", ["step", "exp", "chain", "warmup_cosine"])
+def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_histories(
+    folder, uninterrupted, sched
+):
+    proc = start_train(folder, f"sched={sched}", f"trainer.epochs={EPOCHS}")
+    run_id = kill_after_epoch(proc, 3)
+    client = client_for(folder)
+    assert client.get_run(run_id).info.status == "RUNNING"  # what a SIGKILL leaves behind
+
+    done = resume(folder, run_id)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    for key in COMPARED:
+        steps = [s for s, _ in history(folder, run_id, key)]
+        assert steps == list(range(EPOCHS)), f"{key}: missing or duplicated steps {steps}"
+        assert history(folder, run_id, key) == history(folder, uninterrupted[sched], key), key
+
+
+@pytest.mark.slow
+def test_resume_with_a_changed_config_is_refused_unless_allowed(folder):
+    proc = start_train(folder, "sched=exp", f"trainer.epochs={EPOCHS}")
+    run_id = kill_after_epoch(proc, 2)
+    refused = resume(folder, run_id, "optim.momentum=0.5")
+    assert refused.returncode == 2
+    assert "optim.momentum" in refused.stderr and "--allow-changes" in refused.stderr
+    allowed = resume(folder, run_id, "optim.momentum=0.5", "--allow-changes")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    run = client_for(folder).get_run(run_id)
+    assert run.data.tags["lrchain.resume_changes"] == "optim.momentum"
+    assert run.info.status == "FINISHED"
+
+
+WRITER = """
+import sys, torch
+from pathlib import Path
+from lrchain.checkpoint import save_atomic
+path, i = Path(sys.argv[1]), 0
+while True:
+    i += 1
+    save_atomic({"i": torch.tensor(i), "w": torch.full((8_000_000,), float(i))}, path)
+    print(i, flush=True)
+"""
+
+
+def test_sigkill_during_checkpoint_writes_leaves_a_complete_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint" / "last.pt"
+    leftovers = 0
+    for trial in range(6):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
+        )
+        proc.stdout.readline()  # one complete checkpoint exists, the next write is under way
+        time.sleep(0.05 * trial)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        state = checkpoint.load(path)
+        assert torch.equal(state["w"], torch.full((8_000_000,), float(state["i"])))
+        leftovers += len(list(path.parent.glob(".last-*.tmp")))
+    assert leftovers > 0  # some kills did land in the middle of a write
