@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from lrchain.errors import ConfigError
 
-DATASETS = ("digits",)
-DIGITS_SIZE = 1797  # images in scikit-learn's bundled digits
+# Training images per dataset (the official training sets, before the validation split).
+TRAIN_SIZES = {"digits": 1797, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
+DATASETS = tuple(TRAIN_SIZES)
+TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+DIGITS_SOURCE = "sklearn.datasets.load_digits"
 
 
 class DataError(ConfigError):
@@ -31,12 +37,15 @@ class Split:
 
 @dataclass
 class Data:
-    """A dataset ready for the engine: train and validation splits plus what describes it."""
+    """A dataset ready for the engine: train, validation and (when official) test splits."""
 
     name: str
     train: Split
     val: Split
     num_classes: int
+    test: Split | None = None  # the official test set, evaluated once at the end
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # for training batches only
+    source: str = DIGITS_SOURCE  # where the images came from: a folder or a loader
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -44,45 +53,226 @@ class Data:
         return tuple(self.train.x.shape[1:])
 
 
-def load_data(cfg: Mapping, seed: int, device: torch.device) -> Data:
-    """Load the dataset named by `cfg['name']` onto `device`, split with `seed`."""
+class Augment:
+    """Random crop from a reflect-padded image and random horizontal flip, a batch at a time."""
+
+    def __init__(self, seed: int, device: torch.device, pad: int = 4):
+        self.pad = pad
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        p, g = self.pad, self.generator
+        flat = F.pad(x, (p, p, p, p), mode="reflect").flatten(2)  # (n, c, (h+2p)(w+2p))
+        dy = torch.randint(0, 2 * p + 1, (n, 1, 1), generator=g, device=x.device)
+        dx = torch.randint(0, 2 * p + 1, (n, 1, 1), generator=g, device=x.device)
+        rows = dy + torch.arange(h, device=x.device).view(1, h, 1)
+        cols = dx + torch.arange(w, device=x.device).view(1, 1, w)
+        index = (rows * (w + 2 * p) + cols).view(n, 1, h * w).expand(n, c, h * w)
+        crops = flat.gather(2, index).view(n, c, h, w)
+        flip = torch.rand(n, generator=g, device=x.device) < 0.5
+        return torch.where(flip.view(n, 1, 1, 1), crops.flip(3), crops)
+
+
+def load_data(
+    cfg: Mapping, seed: int, device: torch.device, launch_dir: Path | None = None
+) -> Data:
+    """Load the dataset named by `cfg['name']` onto `device`, split with `seed`.
+
+    A relative `cfg['root']` starts at `launch_dir` (default: the current folder).
+    """
     name = cfg["name"]
+    _check_name(name)
+    frac = cfg["val_fraction"]
+    if not 0 < frac < 1:
+        raise DataError(f"data.val_fraction: must lie between 0 and 1, got {frac!r}")
+    if name == "digits":
+        images, labels, test, source = *_read_digits(), None, DIGITS_SOURCE
+    else:
+        root = data_root(cfg, launch_dir)
+        images, labels, test = _read_torchvision(name, root, cfg)
+        source = str(root)
+    train_idx, val_idx = _split_indices(labels, frac, seed)
+    train_idx = _subset(train_idx, cfg.get("subset"), seed, name)
+    train_images = images[train_idx]
+    mean, std = _stats(cfg, train_images)
+    augment = cfg.get("augment", False)
+    if not isinstance(augment, bool):
+        raise DataError(f"data.augment: must be true or false, got {augment!r}")
+    return Data(
+        name=name,
+        train=_split(train_images, labels[train_idx], mean, std, device),
+        val=_split(images[val_idx], labels[val_idx], mean, std, device),
+        num_classes=10,
+        test=_split(*test, mean, std, device) if test else None,
+        augment=Augment(seed, device) if augment else None,
+        source=source,
+    )
+
+
+def train_size(cfg: Mapping) -> int:
+    """How many training images `cfg` gives, without loading them (official dataset sizes)."""
+    _check_name(cfg["name"])
+    total = TRAIN_SIZES[cfg["name"]]
+    n = total - math.ceil(total * cfg["val_fraction"])
+    subset = cfg.get("subset")
+    _check_subset(subset, n, cfg["name"])
+    return n if subset is None else subset
+
+
+def data_root(cfg: Mapping, launch_dir: Path | None = None) -> Path:
+    """The folder holding the dataset files: `cfg['root']`, relative ones from `launch_dir`."""
+    root = Path(str(cfg["root"])).expanduser()
+    return root if root.is_absolute() else (launch_dir or Path.cwd()) / root
+
+
+def _check_name(name: str) -> None:
     if name not in DATASETS:
         raise DataError(
             f"data.name: unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}"
         )
-    return _load_digits(cfg, seed, device)
 
 
-def train_size(cfg: Mapping) -> int:
-    """How many training images `cfg` gives, without loading them."""
-    return DIGITS_SIZE - math.ceil(DIGITS_SIZE * cfg["val_fraction"])
+def _check_subset(subset: Any, available: int, name: str) -> None:
+    if subset is None:
+        return
+    if not isinstance(subset, int) or isinstance(subset, bool) or subset < 1:
+        raise DataError(f"data.subset: must be null or a whole number >= 1, got {subset!r}")
+    if subset > available:
+        raise DataError(
+            f"data.subset: {subset} is more than the {available} training images of {name}"
+            f" left after the validation split; use at most {available}, or null for all"
+        )
 
 
-def _load_digits(cfg: Mapping, seed: int, device: torch.device) -> Data:
+def _read_digits() -> tuple[torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits
+
+    images, labels = load_digits(return_X_y=True)
+    return torch.tensor(images, dtype=torch.float32).reshape(-1, 1, 8, 8), torch.tensor(labels)
+
+
+def _read_torchvision(name: str, root: Path, cfg: Mapping) -> tuple[torch.Tensor, ...]:
+    """uint8 training images and labels, and the official test split, via torchvision."""
+    dataset_class = _dataset_class(name, cfg.get("verify", True))
+    download = cfg["download"]
+    try:
+        train = dataset_class(str(root), train=True, download=download)
+        test = dataset_class(str(root), train=False, download=download)
+    except Exception as err:  # torchvision raises RuntimeError, URLError or parsing errors
+        raise DataError(_explain(dataset_class, name, root, download, err)) from None
+    return *_images_labels(train), _images_labels(test)
+
+
+def _dataset_class(name: str, verify: Any) -> type:
+    """torchvision's class for `name`; unverified, CIFAR-10's reader skips the md5 checks."""
+    import torchvision.datasets
+
+    dataset_class = getattr(torchvision.datasets, TORCHVISION[name])
+    if not isinstance(verify, bool):
+        raise DataError(f"data.verify: must be true or false, got {verify!r}")
+    if verify or name != "cifar10":
+        return dataset_class
+    # Re-declaring the file table is how torchvision's own CIFAR100 derives from CIFAR10.
+    return type(
+        "CIFAR10",
+        (dataset_class,),
+        {
+            "train_list": [[f, None] for f, _ in dataset_class.train_list],
+            "test_list": [[f, None] for f, _ in dataset_class.test_list],
+            "meta": {**dataset_class.meta, "md5": None},
+        },
+    )
+
+
+def _expected_files(dataset_class: type, root: Path) -> tuple[Path, dict[str, str | None]]:
+    """The folder torchvision reads and its files, with their md5 sums where it checks them."""
+    if hasattr(dataset_class, "resources"):  # the MNIST family: unpacked IDX files, unchecked
+        folder = root / dataset_class.__name__ / "raw"
+        return folder, {f.removesuffix(".gz"): None for f, _ in dataset_class.resources}
+    files = dict(dataset_class.train_list + dataset_class.test_list)
+    files[dataset_class.meta["filename"]] = dataset_class.meta["md5"]
+    return root / dataset_class.base_folder, files
+
+
+def _explain(dataset_class: type, name: str, root: Path, download: bool, err: Exception) -> str:
+    """What went wrong reading `name` under `root`, and how to get the files."""
+    from torchvision.datasets.utils import check_integrity
+
+    folder, files = _expected_files(dataset_class, root)
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        if hasattr(dataset_class, "mirrors"):
+            how = f"download {dataset_class.mirrors[0]}FILE.gz for each and gunzip it there"
+        else:
+            how = f"download {dataset_class.url} and unpack it in {root}"
+        if download:
+            reason = ([line for line in str(err).splitlines() if line.strip()] or [repr(err)])[-1]
+            fetch = f"The download failed ({reason.strip()}): connect to the internet and run again"
+        else:
+            fetch = "Set data.download=true to fetch them (needs internet)"
+        wanted = "" if len(missing) == len(files) else f" (of {', '.join(files)})"
+        return (
+            f"data: {name} files missing in {folder}: {', '.join(missing)}{wanted}. {fetch},"
+            f" or {how}, or point data.root=PATH at a folder that has them"
+        )
+    wrong = [f for f, md5 in files.items() if md5 and not check_integrity(str(folder / f), md5)]
+    if wrong:
+        return (
+            f"data: {', '.join(wrong)} in {folder} do not match {name}'s published md5 sums;"
+            " delete them and set data.download=true to fetch them again,"
+            " or set data.verify=false to read them as they are"
+        )
+    return f"data: cannot read {name} from {folder}: {err}"
+
+
+def _images_labels(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.as_tensor(dataset.data)
+    # MNIST keeps (N, H, W); CIFAR-10 keeps (N, H, W, C): both become (N, C, H, W).
+    images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)
+    return images.contiguous(), torch.as_tensor(dataset.targets, dtype=torch.long)
+
+
+def _split_indices(labels: torch.Tensor, frac: float, seed: int) -> tuple[torch.Tensor, ...]:
+    """Seeded train/val indices, stratified by class (as scikit-learn splits)."""
     from sklearn.model_selection import train_test_split
 
-    frac = cfg["val_fraction"]
-    if not 0 < frac < 1:
-        raise DataError(f"data.val_fraction: must lie between 0 and 1, got {frac!r}")
-    images, labels = load_digits(return_X_y=True)
-    x_train, x_val, y_train, y_val = train_test_split(
-        images, labels, test_size=frac, stratify=labels, random_state=seed
+    indices = torch.arange(len(labels))
+    train_idx, val_idx = train_test_split(
+        indices.numpy(), test_size=frac, stratify=labels.numpy(), random_state=seed
     )
-    x_train = torch.tensor(x_train, dtype=torch.float32).reshape(-1, 1, 8, 8)
-    x_val = torch.tensor(x_val, dtype=torch.float32).reshape(-1, 1, 8, 8)
-    mean, std = x_train.mean(), x_train.std()
-    return Data(
-        name="digits",
-        train=_split((x_train - mean) / std, y_train, device),
-        val=_split((x_val - mean) / std, y_val, device),
-        num_classes=10,
-    )
+    return torch.as_tensor(train_idx), torch.as_tensor(val_idx)
 
 
-def _split(x: torch.Tensor, y, device: torch.device) -> Split:
-    return Split(x.to(device), torch.as_tensor(y, dtype=torch.long).to(device))
+def _subset(train_idx: torch.Tensor, subset: Any, seed: int, name: str) -> torch.Tensor:
+    _check_subset(subset, len(train_idx), name)
+    if subset is None:
+        return train_idx
+    order = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))
+    return train_idx[order[:subset]]
+
+
+def _stats(cfg: Mapping, train_images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std, shaped (1, C, 1, 1): the configured ones, else the data's."""
+    channels = train_images.shape[1]
+    if cfg.get("mean") is None:  # digits: statistics of its own training split
+        x = train_images.float()
+        return x.mean().expand(1, channels, 1, 1), x.std().expand(1, channels, 1, 1)
+    for key in ("mean", "std"):
+        if len(cfg[key]) != channels:
+            raise DataError(
+                f"data.{key}: needs one value per channel ({channels}), got {list(cfg[key])}"
+            )
+    # Published statistics are for pixels in [0, 1]; the files hold 0..255.
+    mean = torch.tensor(list(cfg["mean"]), dtype=torch.float32).view(1, -1, 1, 1) * 255
+    std = torch.tensor(list(cfg["std"]), dtype=torch.float32).view(1, -1, 1, 1) * 255
+    return mean, std
+
+
+def _split(
+    x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, device: torch.device
+) -> Split:
+    return Split(x.float().sub_(mean).div_(std).to(device), y.to(device))
 
 
 def batches(

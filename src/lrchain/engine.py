@@ -31,15 +31,17 @@ def train_epoch(
     schedule: Schedule,
     batch_size: int,
     generator: torch.Generator,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, list[float]]:
-    """One pass over `split` in shuffled batches; the mean loss stays on the device."""
+    """One pass over `split` in shuffled batches, augmented if given `augment`; loss on device."""
     model.train()
     total = torch.zeros((), device=split.x.device)
     step_lrs = []
     for idx in batches(len(split), batch_size, split.x.device, generator):
         if schedule.uses_steps:
             step_lrs.append(optimizer.param_groups[0]["lr"])
-        loss = F.cross_entropy(model(split.x[idx]), split.y[idx])
+        x = split.x[idx] if augment is None else augment(split.x[idx])
+        loss = F.cross_entropy(model(x), split.y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -78,7 +80,7 @@ def fit(
         lrs = [group["lr"] for group in optimizer.param_groups]
         start = time.perf_counter()
         train_loss, step_lrs = train_epoch(
-            model, data.train, optimizer, schedule, batch_size, generator
+            model, data.train, optimizer, schedule, batch_size, generator, data.augment
         )
         val_loss, val_acc = evaluate(model, data.val, batch_size * 4)
         values = torch.stack([train_loss, val_loss, val_acc]).tolist()  # the epoch's one sync
@@ -88,4 +90,7 @@ def fit(
         if not all(math.isfinite(v) for v in values[:2]):
             raise Diverged(epoch, metrics)
         schedule.on_epoch_end(metrics)
+        if epoch == epochs - 1 and data.test is not None:  # the official test set, once
+            test_loss, test_acc = evaluate(model, data.test, batch_size * 4)
+            metrics["test/loss"], metrics["test/acc"] = test_loss.item(), test_acc.item()
         on_epoch(epoch, metrics, step_lrs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -9,14 +10,19 @@ from torch import nn
 
 from lrchain.errors import ConfigError
 
-MODELS = ("cnn",)
+MODELS = ("cnn", "mlp", "resnet18")
 OPTIMIZERS = ("sgd", "adamw")
 
 
 def build_model(cfg: Mapping, shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """The model named by `cfg['name']` for images of `shape` (C, H, W)."""
-    if cfg["name"] not in MODELS:
-        raise ConfigError(f"model.name: unknown model {cfg['name']!r}; known: {', '.join(MODELS)}")
+    name = cfg["name"]
+    if name not in MODELS:
+        raise ConfigError(f"model.name: unknown model {name!r}; known: {', '.join(MODELS)}")
+    if name == "mlp":
+        return mlp(math.prod(shape), num_classes, cfg["hidden"], cfg["depth"])
+    if name == "resnet18":
+        return small_resnet18(shape[0], num_classes)
     return small_cnn(shape[0], num_classes, cfg["width"], cfg["hidden"])
 
 
@@ -36,6 +42,29 @@ def small_cnn(channels: int, num_classes: int, width: int, hidden: int) -> nn.Mo
         nn.ReLU(inplace=True),
         nn.Linear(hidden, num_classes),
     )
+
+
+def mlp(inputs: int, num_classes: int, hidden: int, depth: int) -> nn.Module:
+    """The flattened image through `depth` dense ReLU layers of `hidden` units, then logits."""
+    if not isinstance(depth, int) or depth < 1:
+        raise ConfigError(f"model.depth: must be a whole number of at least 1, got {depth!r}")
+    layers: list[nn.Module] = [nn.Flatten()]
+    for i in range(depth):
+        layers += [nn.Linear(inputs if i == 0 else hidden, hidden), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers, nn.Linear(hidden, num_classes))
+
+
+def small_resnet18(channels: int, num_classes: int) -> nn.Module:
+    """torchvision's ResNet-18 with a small-image stem: a 3x3 stride-1 conv and no max-pool."""
+    from torchvision.models import resnet18
+
+    model = resnet18(num_classes=num_classes)
+    # The ImageNet stem (7x7 stride 2, then max-pool) would shrink 32x32 inputs to 8x8 at once;
+    # the new conv is initialised as torchvision initialises its convs.
+    model.conv1 = nn.Conv2d(channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    model.maxpool = nn.Identity()
+    return model
 
 
 def build_optimizer(cfg: Mapping, params) -> torch.optim.Optimizer:
