@@ -58,10 +58,31 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         failures = sorted(Path(config.hydra.sweep.dir).glob(f"**/{FAILURE_FILE}"))
         failed = [path.read_text().splitlines()[0] for path in failures]
+        self._compare(Path(config.hydra.sweep.dir) / "comparison")
         self._end("FAILED" if failed else "FINISHED")
         if failed:
             print(f"[lrchain] {len(failed)} job(s) failed: {'; '.join(failed)}", file=sys.stderr)
             raise SystemExit(1)
+
+    def _compare(self, out: Path) -> None:
+        """The children's figures and table into `out` and the parent's comparison/; never fatal."""
+        if self.parent_id is None:
+            return
+        try:
+            from lrchain import compare
+
+            parent = self.client.get_run(self.parent_id)
+            children = compare.children_of(self.client, self.parent_id)
+            if not children:
+                print("[lrchain] no comparison: no job of this sweep logged a run", flush=True)
+                return
+            rows = compare.write_comparison(self.client, children, out, parent.info.run_name)
+            self.client.log_artifacts(self.parent_id, str(out), "comparison")
+        except Exception as err:  # the runs are logged already; a missing figure must not lose them
+            reason = f"{type(err).__name__}: {err}"
+            print(f"[lrchain] warning: no comparison made: {reason}", file=sys.stderr, flush=True)
+            return
+        print(f"\n{compare.to_markdown(rows)}[lrchain] comparison: {out}", flush=True)
 
     def _end(self, status: str) -> None:
         if self.parent_id is None:

@@ -1,0 +1,238 @@
+"""The MLflow UI serves what a sweep logged: checked over its REST API and in headless Chromium."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, clean_env, train
+
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+COMPARISON = {f"comparison/{name}" for name in ("lr.png", "loss.png", "summary.csv", "summary.md")}
+HISTORY = "/api/2.0/mlflow/metrics/get-history"
+ML_VIEW = "workflowType=machine_learning"  # the UI's "Model training" view, not its GenAI one
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A launch folder where `python train.py -m sched=step,exp,chain` ran."""
+    folder = tmp_path_factory.mktemp("ui") / "project"
+    folder.mkdir()
+    shutil.copy(ROOT / "train.py", folder / "train.py")
+    shutil.copytree(ROOT / "conf", folder / "conf")
+    train(folder, "-m", "sched=step,exp,chain", "trainer.epochs=2")
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(sweep: Path):
+    """`mlflow server` on the sweep's store, started in its launch folder; the base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = sweep / "mlflow-server.log"
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--backend-store-uri", f"sqlite:///{sweep / 'mlflow.db'}", "--workers", "1"]
+    env = clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # no background job workers
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            command,
+            cwd=sweep,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: teardown ends its workers too
+        )
+    try:
+        wait_until_up(url, proc, log_path)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):  # whatever of its group is left
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"mlflow server not up after {timeout}s:\n{log_path.read_text()}")
+
+
+def get(url: str, endpoint: str, **params: str) -> dict:
+    with urllib.request.urlopen(f"{url}{endpoint}?{urllib.parse.urlencode(params)}") as response:
+        return json.load(response)
+
+
+def post(url: str, endpoint: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        f"{url}{endpoint}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+
+def tags(run: dict) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in run["data"].get("tags", [])}
+
+
+def sweep_runs(url: str) -> tuple[str, dict, list[dict]]:
+    """Experiment id, parent run and child runs of the `lrchain` experiment, read over REST."""
+    experiment = get(url, "/api/2.0/mlflow/experiments/get-by-name", experiment_name="lrchain")
+    experiment_id = experiment["experiment"]["experiment_id"]
+    runs = post(url, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment_id]})["runs"]
+    (parent,) = [r for r in runs if tags(r).get("lrchain.sweep") == "true"]
+    parent_id = parent["info"]["run_id"]
+    children = [r for r in runs if tags(r).get("mlflow.parentRunId") == parent_id]
+    return experiment_id, parent, children
+
+
+def test_rest_api_serves_the_sweep_its_lr_histories_and_comparison(server):
+    _, parent, children = sweep_runs(server)
+    assert parent["info"]["run_name"] == "sched=step,exp,chain trainer.epochs=2"
+    assert parent["info"]["status"] == "FINISHED"
+    assert sorted(r["info"]["run_name"] for r in children) == ["chain", "exp", "step"]
+
+    lrs = {}
+    for run in children:
+        run_id = run["info"]["run_id"]
+        history = get(server, HISTORY, run_id=run_id, metric_key="lr")["metrics"]
+        lrs[run["info"]["run_name"]] = [
+            m["value"] for m in sorted(history, key=lambda m: m["step"])
+        ]
+    expected = {"step": [0.1, 0.1], "exp": [0.1, 0.09], "chain": [0.1, 0.09]}
+    assert lrs.keys() == expected.keys()
+    assert all(lrs[name] == pytest.approx(lr) for name, lr in expected.items()), lrs
+
+    parent_id = parent["info"]["run_id"]
+    listed = get(server, "/api/2.0/mlflow/artifacts/list", run_id=parent_id, path="comparison")
+    assert {f["path"] for f in listed["files"]} == COMPARISON
+    query = urllib.parse.urlencode({"run_uuid": parent_id, "path": "comparison/summary.md"})
+    with urllib.request.urlopen(f"{server}/get-artifact?{query}") as response:
+        summary = response.read().decode()
+    assert all(r["info"]["run_id"] in summary for r in children)
+
+
+def test_compare_reads_the_same_runs_through_the_server(server, tmp_path):
+    from lrchain.cli import main as lrchain
+
+    _, parent, _ = sweep_runs(server)
+    parent_id = parent["info"]["run_id"]
+    assert lrchain(["compare", parent_id, "--tracking-uri", server, "--out", str(tmp_path)]) == 0
+    query = urllib.parse.urlencode({"run_uuid": parent_id, "path": "comparison/summary.csv"})
+    with urllib.request.urlopen(f"{server}/get-artifact?{query}") as response:
+        assert (tmp_path / "summary.csv").read_text() == response.read().decode()
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    """A headless Chromium driven by selenium; skips where either is missing."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        if not binary.exists():
+            pytest.skip(
+                f"{binary} missing: apt-get install chromium chromium-driver (.ci/run does)"
+            )
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        "--window-size=1440,800",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def page_text(driver, *expected: str, timeout: float = 90) -> str:
+    """The page's visible text, once every `expected` string is in it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def loaded(d):
+        text = d.find_element(By.TAG_NAME, "body").text
+        return text if all(e in text for e in expected) else False
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.5).until(loaded)
+
+
+def screenshot(driver, path: Path, docs_name: str | None = None) -> Path:
+    """Save to `path`; with LRCHAIN_SCREENSHOTS=1 also a small copy under docs/."""
+    time.sleep(1)  # let the last render settle
+    driver.save_screenshot(str(path))
+    if docs_name and os.environ.get("LRCHAIN_SCREENSHOTS") == "1":
+        from PIL import Image
+
+        with Image.open(path) as image:
+            image.convert("RGB").quantize(colors=64).save(ROOT / "docs" / docs_name, optimize=True)
+    return path
+
+
+def test_browser_shows_the_sweep_and_its_comparison(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    experiment_id, parent, children = sweep_runs(server)
+    names = sorted(r["info"]["run_name"] for r in children)
+    parent_name = parent["info"]["run_name"]
+
+    browser.get(f"{server}/#/experiments/{experiment_id}?{ML_VIEW}")
+    page_text(browser, parent_name)
+    for close in browser.find_elements(By.CSS_SELECTOR, "button[aria-label='Close']"):
+        if close.is_displayed():
+            close.click()  # the assistant panel covers the runs table
+    for expand in browser.find_elements(By.CSS_SELECTOR, "button[data-component-id*='runname']"):
+        if expand.is_displayed():
+            expand.click()  # show the children under their parent run
+    lines = page_text(browser, parent_name, *names).splitlines()
+    shot = screenshot(browser, tmp_path / "experiment.png", "mlflow_ui.png")
+    assert parent_name in lines and set(names) <= set(lines)
+    assert shot.stat().st_size > 10_000
+
+    artifacts = f"#/experiments/{experiment_id}/runs/{parent['info']['run_id']}/artifacts"
+    browser.get(f"{server}/{artifacts}/comparison/summary.md?{ML_VIEW}")
+    ids = [r["info"]["run_id"] for r in children]
+    lines = page_text(browser, "lr.png", "loss.png", *ids).splitlines()
+    screenshot(browser, tmp_path / "artifacts.png")
+    assert set(names) <= set(lines) and {"lr.png", "loss.png", "summary.csv"} <= set(lines)
