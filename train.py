@@ -1,9 +1,13 @@
 """Train one model per schedule and log it to MLflow: `python train.py -m sched=step,exp,chain`."""
 
+import os
 import sys
 
 import hydra
 from omegaconf import DictConfig
+
+# One id per launch, inherited by parallel workers: it names this launch's output folder.
+os.environ.setdefault("LRCHAIN_LAUNCH_ID", str(os.getpid()))
 
 # `--config-dir DIR --config-name config` re-runs a logged config as it is: Hydra would let
 # conf/config.yaml shadow DIR/config.yaml, so conf/ steps aside when a config dir is given.

@@ -17,6 +17,7 @@ COMMANDS = {
         "re-run a logged run from its config and compare the numbers",
     ),
     "resume": ("lrchain.resume", "continue an interrupted run from its last complete epoch"),
+    "sync": ("lrchain.spool", "upload what a run kept on disk while its store was unreachable"),
 }
 
 

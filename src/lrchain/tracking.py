@@ -7,7 +7,7 @@ import json
 import os
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ def _working_dir(path: Path) -> Iterator[None]:
 
 def limit_retries() -> None:
     """An unreachable server answers within seconds, not minutes of retries (unless set)."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 
@@ -69,6 +69,12 @@ def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
                 except MlflowException:  # created meanwhile by a parallel job
                     experiment = client.get_experiment_by_name(name)
         except MlflowException as err:
+            if uri.startswith("http") and "Max retries exceeded" in err.message:
+                raise TrackingError(
+                    f"tracking.uri: no tracking server answers at {uri}; start it (mlflow server"
+                    " --host HOST --port PORT) or point tracking.uri / MLFLOW_TRACKING_URI at a"
+                    " store that is up (the default is ./mlflow.db)"
+                ) from None
             raise TrackingError(
                 f"tracking: cannot use experiment {name!r} at {uri}: {err.message}"
             ) from None
@@ -118,17 +124,30 @@ def start_run(
 ) -> str:
     """Create a RUNNING run with its tags, params and small text artifacts; return its id."""
     from mlflow.entities import Param
+    from mlflow.exceptions import MlflowException
 
-    run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
-    run_id = run.info.run_id
-    cut = sorted(k for k, v in params.items() if len(v) > MAX_PARAM_VALUE)
-    if cut:
-        client.set_tag(run_id, "lrchain.params_truncated", ",".join(cut)[:MAX_PARAM_VALUE])
-    entries = [Param(k, v[:MAX_PARAM_VALUE]) for k, v in params.items()]
-    for chunk in _chunks(entries, MAX_PARAMS_PER_CALL):
-        client.log_batch(run_id, params=chunk)
-    for path, text in texts.items():
-        client.log_text(run_id, text, path)
+    try:
+        run_id = client.create_run(experiment_id, run_name=run_name, tags=dict(tags)).info.run_id
+    except MlflowException as err:
+        raise TrackingError(
+            f"tracking: MLflow refused the run {run_name!r}: {err.message}"
+        ) from None
+    try:
+        cut = sorted(k for k, v in params.items() if len(v) > MAX_PARAM_VALUE)
+        if cut:
+            client.set_tag(run_id, "lrchain.params_truncated", ",".join(cut)[:MAX_PARAM_VALUE])
+        entries = [Param(k, v[:MAX_PARAM_VALUE]) for k, v in params.items()]
+        for chunk in _chunks(entries, MAX_PARAMS_PER_CALL):
+            client.log_batch(run_id, params=chunk)
+        for path, text in texts.items():
+            client.log_text(run_id, text, path)
+    except (MlflowException, OSError) as err:  # no half-written run is left behind
+        with contextlib.suppress(Exception):
+            client.delete_run(run_id)
+        raise TrackingError(
+            f"tracking: could not record the run's config in the store ({err}); check that the"
+            " store and its artifact folder (mlruns/) exist, are writable and have free space"
+        ) from None
     return run_id
 
 
@@ -152,16 +171,14 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 
 @contextlib.contextmanager
-def run_status(client: Any, run_id: str) -> Iterator[None]:
-    """End the run FINISHED, KILLED on Ctrl-C, or FAILED with the traceback as error.txt."""
+def run_status(end: Callable[[str, str | None], None]) -> Iterator[None]:
+    """Call `end(status, traceback)`: FINISHED, KILLED on Ctrl-C, or FAILED with the traceback."""
     try:
         yield
     except KeyboardInterrupt:
-        client.set_terminated(run_id, "KILLED")
+        end("KILLED", None)
         raise
     except BaseException:
-        with contextlib.suppress(Exception):
-            client.log_text(run_id, traceback.format_exc(), "error.txt")
-        client.set_terminated(run_id, "FAILED")
+        end("FAILED", traceback.format_exc())
         raise
-    client.set_terminated(run_id, "FINISHED")
+    end("FINISHED", None)

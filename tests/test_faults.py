@@ -1,0 +1,164 @@
+"""Faults: failing and diverging jobs, signals, an unreachable or vanishing tracking server."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, artifact_text, clean_env, client_for, history, runs_of, train
+
+from lrchain import checkpoint
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "conf").symlink_to(ROOT / "conf")
+    (tmp_path / "train.py").symlink_to(ROOT / "train.py")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_a_diverging_job_fails_alone_and_the_sweep_says_so(folder):
+    proc = train(folder, "-m", "sched=exp", "optim.lr=0.1,1e20", "trainer.epochs=3", check=False)
+    assert proc.returncode != 0
+    assert "1 job(s) failed" in proc.stderr and "optim.lr=1e+20" in proc.stderr
+    runs = {r.info.run_name: r for r in runs_of(folder)}
+    good, bad = runs["optim.lr=0.1"], runs["optim.lr=1e+20"]
+    assert good.info.status == "FINISHED"
+    assert bad.info.status == "FAILED" and bad.info.end_time is not None
+    assert bad.data.tags["lrchain.diverged"] == "true"
+    assert bad.data.tags["lrchain.diverged_epoch"] == "0"
+    assert "Diverged" in artifact_text(folder, bad.info.run_id, "error.txt")
+    assert history(folder, bad.info.run_id, "lr") == []  # stopped at once: no epoch logged
+    parent = [r for r in runs.values() if r.data.tags.get("lrchain.sweep") == "true"][0]
+    assert parent.info.status == "FAILED"
+
+
+def start(folder: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=folder,
+        env=env or clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for(proc: subprocess.Popen, pattern: str) -> tuple[str | None, list[str]]:
+    """Read `proc`'s output until a line matches `pattern`; the run id seen so far, the lines."""
+    run_id, lines = None, []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("[lrchain] run "):
+            run_id = line.split("(")[1].split(")")[0]
+        if re.search(pattern, line):
+            return run_id, lines
+    raise AssertionError("".join(lines))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_ends_the_run_killed_with_its_checkpoint_intact(folder, sig):
+    proc = start(folder, "sched=exp", "trainer.epochs=200")
+    run_id, _ = wait_for(proc, r"epoch +2/200")
+    proc.send_signal(sig)
+    assert proc.wait(timeout=120) != 0
+    run = client_for(folder).get_run(run_id)
+    assert run.info.status == "KILLED" and run.info.end_time is not None
+    state = checkpoint.fetch(client_for(folder), run_id, run.info.artifact_uri)
+    assert state is not None and state["epoch"] >= 1
+    assert [s for s, _ in history(folder, run_id, "lr")] == list(range(state["epoch"] + 1))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(folder: Path, port: int) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+        + ["--backend-store-uri", f"sqlite:///{folder / 'server.db'}", "--workers", "1"],
+        cwd=folder,
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.5)
+    stop_server(server)
+    raise AssertionError("mlflow server did not start")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_an_unreachable_server_fails_fast_with_one_message(folder):
+    began = time.monotonic()
+    proc = train(folder, f"tracking.uri=http://127.0.0.1:{free_port()}", check=False)
+    assert time.monotonic() - began < 15
+    assert proc.returncode != 0
+    assert "no tracking server answers" in proc.stderr and "Traceback" not in proc.stderr
+    assert "epoch 1/" not in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_server_that_stops_mid_run_loses_nothing_after_sync(folder):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_server(folder, port)
+    try:
+        proc = start(
+            folder, "sched=exp", "trainer.epochs=12", "trainer.batch_size=16", f"tracking.uri={uri}"
+        )
+        run_id, _ = wait_for(proc, r"epoch +2/12")
+        stop_server(server)
+        out = proc.communicate(timeout=300)[0]
+        assert proc.returncode == 0, out
+        assert "does not answer" in out and "lrchain sync" in out
+        run_dirs = list(folder.glob("outputs/**/lrchain-run"))
+        assert len(run_dirs) == 1 and (run_dirs[0] / "pending.jsonl").exists()
+
+        server = start_server(folder, port)
+        synced = subprocess.run(
+            [sys.executable, "-m", "lrchain", "sync", str(run_dirs[0].parent)],
+            cwd=folder,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        from mlflow import MlflowClient
+
+        client = MlflowClient(uri)
+        assert client.get_run(run_id).info.status == "FINISHED"
+        for key in ("lr", "train/loss", "val/loss"):
+            steps = sorted(m.step for m in client.get_metric_history(run_id, key))
+            assert steps == list(range(12)), key
+        assert not (run_dirs[0] / "pending.jsonl").exists()
+    finally:
+        stop_server(server)
