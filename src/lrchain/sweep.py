@@ -44,6 +44,8 @@ class SweepCallback(Callback):
             )
         except TrackingError as err:
             raise SystemExit(f"lrchain: {err}") from None
+        except Exception as err:  # Hydra would only warn and run the jobs without a parent
+            raise SystemExit(f"lrchain: the sweep's tracking store failed to open: {err}") from None
         name = " ".join(overrides) or "sweep"
         tags = code_tags() | {"lrchain.sweep": "true"}
         parent = self.client.create_run(experiment_id, run_name=name, tags=tags)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databrick
 MAX_PARAMS_PER_CALL = 100  # MLflow's limit for one log_batch
 MAX_METRICS_PER_CALL = 1000
 MAX_PARAM_VALUE = 6000  # MLflow's limit on a param value's length
+MAX_KEY = 250  # MLflow's limit on a param key's length
 
 
 def tracking_uri(configured: str | None, launch_dir: Path) -> str:
@@ -45,6 +47,28 @@ def _working_dir(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """One process at a time opens a SQLite store: creating one in parallel corrupts it."""
+    try:
+        import fcntl
+    except ImportError:  # not on Windows
+        yield
+        return
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    folder = Path(uri[len("sqlite:///") :]).parent
+    if not folder.is_dir():
+        raise TrackingError(f"tracking.uri: the folder of {uri} does not exist; create it first")
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def limit_retries() -> None:
     """An unreachable server answers within seconds, not minutes of retries (unless set)."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
@@ -59,15 +83,20 @@ def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
 
     limit_retries()
     # A new store roots artifacts at ./mlruns, resolved when it opens: open it in the launch folder.
-    with _working_dir(launch_dir):
+    with _working_dir(launch_dir), _store_lock(uri):
         client = MlflowClient(uri)
         try:
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
                 try:
                     return client, client.create_experiment(name)
-                except MlflowException:  # created meanwhile by a parallel job
+                except MlflowException as refused:  # or created meanwhile by a parallel job
                     experiment = client.get_experiment_by_name(name)
+                    if experiment is None:
+                        raise TrackingError(
+                            f"tracking.experiment: MLflow refuses the name {name!r}:"
+                            f" {refused.message}"
+                        ) from None
         except MlflowException as err:
             if uri.startswith("http") and "Max retries exceeded" in err.message:
                 raise TrackingError(
@@ -78,8 +107,6 @@ def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
             raise TrackingError(
                 f"tracking: cannot use experiment {name!r} at {uri}: {err.message}"
             ) from None
-    if experiment is None:
-        raise TrackingError(f"tracking: experiment {name!r} could not be created at {uri}")
     if experiment.lifecycle_stage == "deleted":
         raise TrackingError(
             f"tracking.experiment: {name!r} is deleted at {uri}; restore it with"
@@ -89,21 +116,36 @@ def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
     return client, experiment.experiment_id
 
 
-def flatten(config: Any, prefix: str = "") -> dict[str, str]:
-    """Dotted keys to string values: `{'optim': {'lr': 0.1}}` -> `{'optim.lr': '0.1'}`."""
-    if isinstance(config, Mapping):
-        items = [(f"{prefix}{k}", v) for k, v in config.items()]
-    elif _nested_list(config):
-        items = [(f"{prefix}{i}", v) for i, v in enumerate(config)]
-    else:
-        return {prefix.rstrip("."): _text(config)}
-    flat = {}
-    for key, value in items:
-        if isinstance(value, Mapping) or _nested_list(value):
-            flat |= flatten(value, f"{key}.")
-        else:
-            flat[key] = _text(value)
+def flatten(config: Any) -> dict[str, str]:
+    """Dotted keys to string values (`{'optim': {'lr': 0.1}}` -> `{'optim.lr': '0.1'}`).
+
+    Keys are made ones MLflow accepts (other characters become `_`, at most 250 long) and never
+    collide: a key seen before gets `_2`, `_3`, ... The whole config stays in config.yaml.
+    """
+    flat: dict[str, str] = {}
+    for raw, value in _pairs(config, ""):
+        key = base = _param_key(raw)
+        n = 2
+        while key in flat:
+            key = f"{base[: MAX_KEY - len(str(n)) - 1]}_{n}"
+            n += 1
+        flat[key] = value
     return flat
+
+
+def _pairs(node: Any, prefix: str) -> Iterator[tuple[str, str]]:
+    items = node.items() if isinstance(node, Mapping) else enumerate(node)
+    for k, value in items:
+        key = f"{prefix}{k}"
+        if (isinstance(value, Mapping) and value) or _nested_list(value):
+            yield from _pairs(value, f"{key}.")
+        else:
+            yield key, _text(value)
+
+
+def _param_key(key: str) -> str:
+    key = re.sub(r"[^\w.\- ]", "_", key)[:MAX_KEY]
+    return f"_{key}"[:MAX_KEY] if not key or key.startswith(".") else key
 
 
 def _nested_list(value: Any) -> bool:
@@ -111,7 +153,9 @@ def _nested_list(value: Any) -> bool:
 
 
 def _text(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, list) else str(value)
+    if isinstance(value, list):
+        return json.dumps(value)
+    return "{}" if isinstance(value, Mapping) else str(value)
 
 
 def start_run(
