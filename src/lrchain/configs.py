@@ -62,6 +62,9 @@ def check_config(settings: Mapping[str, Any]) -> None:
         value = settings["trainer"][key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"trainer.{key}: must be a whole number of at least 1, got {value!r}")
+    precision = settings["trainer"].get("precision", "auto")
+    if precision not in ("auto", "fp32"):
+        raise ConfigError(f"trainer.precision: {precision!r} is not one of auto, fp32")
 
 
 def _refuse_objects(node: Any, path: str) -> None:

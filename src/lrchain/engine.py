@@ -32,8 +32,12 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    amp: bool = False,
 ) -> tuple[torch.Tensor, list[float]]:
-    """One pass over `split` in shuffled batches, augmented if given `augment`; loss on device."""
+    """One pass over `split` in shuffled batches, augmented if given `augment`; loss on device.
+
+    `amp` runs the forward pass in bfloat16 autocast (CUDA); otherwise exact float32.
+    """
     model.train()
     total = torch.zeros((), device=split.x.device)
     step_lrs = []
@@ -41,7 +45,8 @@ def train_epoch(
         if schedule.uses_steps:
             step_lrs.append(optimizer.param_groups[0]["lr"])
         x = split.x[idx] if augment is None else augment(split.x[idx])
-        loss = F.cross_entropy(model(x), split.y[idx])
+        with torch.autocast(split.x.device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(model(x), split.y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -52,14 +57,17 @@ def train_epoch(
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluate(
+    model: nn.Module, split: Split, batch_size: int, amp: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss and accuracy over `split`, as device tensors."""
     model.eval()
     loss = torch.zeros((), device=split.x.device)
     correct = torch.zeros((), device=split.x.device)
     for idx in batches(len(split), batch_size, split.x.device):
-        logits = model(split.x[idx])
-        loss += F.cross_entropy(logits, split.y[idx], reduction="sum")
+        with torch.autocast(split.x.device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(split.x[idx])
+        loss += F.cross_entropy(logits.float(), split.y[idx], reduction="sum")
         correct += (logits.argmax(1) == split.y[idx]).sum()
     return loss / len(split), correct / len(split)
 
@@ -74,15 +82,16 @@ def fit(
     generator: torch.Generator,
     on_epoch: EpochListener,
     start_epoch: int = 0,
+    amp: bool = False,
 ) -> None:
     """Train for epochs [start_epoch, epochs): record lr, train, evaluate, step the schedule."""
     for epoch in range(start_epoch, epochs):
         lrs = [group["lr"] for group in optimizer.param_groups]
         start = time.perf_counter()
         train_loss, step_lrs = train_epoch(
-            model, data.train, optimizer, schedule, batch_size, generator, data.augment
+            model, data.train, optimizer, schedule, batch_size, generator, data.augment, amp
         )
-        val_loss, val_acc = evaluate(model, data.val, batch_size * 4)
+        val_loss, val_acc = evaluate(model, data.val, batch_size * 4, amp)
         values = torch.stack([train_loss, val_loss, val_acc]).tolist()  # the epoch's one sync
         metrics = {"lr": lrs[0]} | {f"lr/group{i}": lr for i, lr in enumerate(lrs) if i > 0}
         metrics |= dict(zip(("train/loss", "val/loss", "val/acc"), values, strict=True))
@@ -91,6 +100,6 @@ def fit(
             raise Diverged(epoch, metrics)
         schedule.on_epoch_end(metrics)
         if epoch == epochs - 1 and data.test is not None:  # the official test set, once
-            test_loss, test_acc = evaluate(model, data.test, batch_size * 4)
+            test_loss, test_acc = evaluate(model, data.test, batch_size * 4, amp)
             metrics["test/loss"], metrics["test/acc"] = test_loss.item(), test_acc.item()
         on_epoch(epoch, metrics, step_lrs)

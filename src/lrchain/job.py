@@ -96,6 +96,11 @@ def train(settings: dict[str, Any], launch: Launch) -> Result:
 
     data = load_data(settings["data"], settings["seed"], device, launch.launch_dir)
     model = build_model(settings["model"], data.shape, data.num_classes).to(device)
+    amp = trainer["precision"] == "auto" and device.type == "cuda"
+    if amp:  # tensor cores like bfloat16 and channels-last images
+        model = model.to(memory_format=torch.channels_last)
+        data.channels_last()
+    runner = torch.compile(model) if trainer["compile"] else model
     optimizer = build_optimizer(settings["optim"], model.parameters())
     epochs, batch = trainer["epochs"], trainer["batch_size"]
     spe = steps_per_epoch(len(data.train), batch)
@@ -119,7 +124,10 @@ def train(settings: dict[str, Any], launch: Launch) -> Result:
         history = _resume(client, launch, params, model, optimizer, schedule, rngs)
     else:
         name = launch.name or run_name(settings, launch.overrides, launch.swept)
-        tags = code_tags() | device_tags(device) | {"lrchain.sched": settings["sched"]["name"]}
+        dtype = "bfloat16-autocast" if amp else "float32"
+        tags = (
+            code_tags() | device_tags(device, dtype) | {"lrchain.sched": settings["sched"]["name"]}
+        )
         tags |= {"mlflow.parentRunId": launch.parent_id} if launch.parent_id else {}
         texts = {
             "config/config.yaml": OmegaConf.to_yaml(settings),
@@ -148,7 +156,16 @@ def train(settings: dict[str, Any], launch: Launch) -> Result:
             model_logging.log_dataset_inputs(client, run_id, data)
         try:
             engine.fit(
-                model, data, optimizer, schedule, epochs, batch, generator, on_epoch, len(history)
+                runner,
+                data,
+                optimizer,
+                schedule,
+                epochs,
+                batch,
+                generator,
+                on_epoch,
+                len(history),
+                amp,
             )
         except engine.Diverged as err:
             client.set_tag(run_id, "lrchain.diverged", "true")

@@ -57,11 +57,11 @@ def code_tags() -> dict[str, str]:
     return tags
 
 
-def device_tags(device: torch.device) -> dict[str, str]:
+def device_tags(device: torch.device, dtype: str = "float32") -> dict[str, str]:
     """The device and number format training ran on."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     return {
         "lrchain.device": str(device),
         "lrchain.device_name": name or platform.machine(),
-        "lrchain.dtype": "float32",
+        "lrchain.dtype": dtype,
     }
