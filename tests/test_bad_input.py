@@ -84,3 +84,20 @@ def test_flattening_hostile_configs_never_collides():
 
     for key in flat:
         _validate_param_name(key)  # MLflow's own rule accepts every key
+
+
+def test_a_locked_sqlite_store_gives_one_message_and_no_run(launch_dir):
+    import sqlite3
+
+    client_for(launch_dir).create_experiment("lrchain")  # the store exists
+    holder = sqlite3.connect(launch_dir / "mlflow.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        proc = train(launch_dir, "trainer.epochs=1", check=False)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert proc.returncode != 0
+    assert "locked" in proc.stderr and "close it and try again" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert runs_of(launch_dir) == []

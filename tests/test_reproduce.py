@@ -121,3 +121,15 @@ def test_a_malicious_checkpoint_is_rejected_by_weights_only_loading(tmp_path, mo
     with pytest.raises(TrackingError, match="refused to load it"):
         checkpoint.load(tmp_path / "last.pt")
     assert not (tmp_path / "pwned-by-checkpoint").exists()
+
+
+def test_reproduce_warns_when_code_or_libraries_differ():
+    from lrchain.provenance import code_tags
+    from lrchain.reproduce import version_warnings
+
+    now = code_tags()
+    assert version_warnings(dict(now)) == []
+    old = dict(now) | {"lrchain.torch": "1.0.0", "lrchain.git_commit": "0" * 40}
+    warnings = version_warnings(old)
+    assert any("lrchain.torch: the run was made with 1.0.0" in w for w in warnings)
+    assert any("lrchain.git_commit" in w for w in warnings)

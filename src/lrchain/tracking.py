@@ -84,8 +84,8 @@ def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
     limit_retries()
     # A new store roots artifacts at ./mlruns, resolved when it opens: open it in the launch folder.
     with _working_dir(launch_dir), _store_lock(uri):
-        client = MlflowClient(uri)
         try:
+            client = MlflowClient(uri)
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
                 try:
@@ -106,6 +106,18 @@ def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
                 ) from None
             raise TrackingError(
                 f"tracking: cannot use experiment {name!r} at {uri}: {err.message}"
+            ) from None
+        except TrackingError:
+            raise
+        except Exception as err:  # the database itself: locked, unreadable, full disk
+            text = str(err).splitlines()[0]
+            hint = (
+                "another program holds the SQLite file locked: close it and try again"
+                if "locked" in text
+                else "check that the store exists, is writable and its disk has free space"
+            )
+            raise TrackingError(
+                f"tracking: the store at {uri} cannot be used ({text}); {hint}"
             ) from None
     if experiment.lifecycle_stage == "deleted":
         raise TrackingError(
