@@ -232,7 +232,10 @@ def test_browser_shows_the_sweep_and_its_comparison(server, browser, tmp_path):
 
     artifacts = f"#/experiments/{experiment_id}/runs/{parent['info']['run_id']}/artifacts"
     browser.get(f"{server}/{artifacts}/comparison/summary.md?{ML_VIEW}")
-    ids = [r["info"]["run_id"] for r in children]
-    lines = page_text(browser, "lr.png", "loss.png", *ids).splitlines()
+    ids = {r["info"]["run_id"]: r["info"]["run_name"] for r in children}
+    text = page_text(browser, "lr.png", "loss.png", "summary.csv", "summary.md", *ids)
     screenshot(browser, tmp_path / "artifacts.png")
-    assert set(names) <= set(lines) and {"lr.png", "loss.png", "summary.csv"} <= set(lines)
+    cells = [line.strip() for line in text.splitlines()]
+    for run_id, name in ids.items():  # the rendered summary: a row per child, id then name
+        row = cells.index(run_id)
+        assert name in cells[row + 1].split(), cells[row : row + 3]
