@@ -101,3 +101,29 @@ def test_a_locked_sqlite_store_gives_one_message_and_no_run(launch_dir):
     assert "locked" in proc.stderr and "close it and try again" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert runs_of(launch_dir) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB filesystem (too small for MLflow's tables), mounted for the test; needs root."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)])
+    if made.returncode != 0:
+        pytest.skip("mounting a tiny tmpfs needs root (CI runs as root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)])
+
+
+def test_a_full_disk_gives_one_message_and_no_run(tiny_disk):
+    from conftest import ROOT
+
+    (tiny_disk / "conf").symlink_to(ROOT / "conf")
+    (tiny_disk / "train.py").symlink_to(ROOT / "train.py")
+    proc = train(tiny_disk, "trainer.epochs=1", check=False)
+    assert proc.returncode != 0
+    assert "disk is full" in proc.stderr and "free space" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "epoch 1/" not in proc.stdout
