@@ -47,6 +47,18 @@ def train(
     return proc
 
 
+def lrchain(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run `python -m lrchain ARGS` in `folder`, as a user would (`lrchain ARGS`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "lrchain", *args],
+        cwd=folder,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def client_for(folder: Path):
     """An MlflowClient on the default store of `folder` (its mlflow.db)."""
     from mlflow import MlflowClient

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, artifact_text, clean_env, client_for, history, runs_of, train
+from conftest import ROOT, artifact_text, clean_env, client_for, history, lrchain, runs_of, train
 
 from lrchain import checkpoint
 
@@ -143,14 +143,7 @@ def test_a_server_that_stops_mid_run_loses_nothing_after_sync(folder):
         assert len(run_dirs) == 1 and (run_dirs[0] / "pending.jsonl").exists()
 
         server = start_server(folder, port)
-        synced = subprocess.run(
-            [sys.executable, "-m", "lrchain", "sync", str(run_dirs[0].parent)],
-            cwd=folder,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        synced = lrchain(folder, "sync", str(run_dirs[0].parent))
         assert synced.returncode == 0, synced.stdout + synced.stderr
         from mlflow import MlflowClient
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, clean_env, client_for, history, runs_of, train
+from conftest import ROOT, clean_env, client_for, history, lrchain, runs_of, train
 
 
 @pytest.fixture
@@ -121,13 +121,6 @@ def test_a_sweep_of_50_one_epoch_runs_completes_and_compares(folder):
     assert len(runs) == 50 and all(r.info.status == "FINISHED" for r in runs)
     parent = runs[0].data.tags["mlflow.parentRunId"]
     out = folder / "cmp"
-    proc = subprocess.run(
-        [sys.executable, "-m", "lrchain", "compare", parent, "--out", str(out)],
-        cwd=folder,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = lrchain(folder, "compare", parent, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert len((out / "summary.csv").read_text().splitlines()) == 51

@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import clean_env, client_for, history, runs_of, train
+from conftest import client_for, history, lrchain, runs_of, train
 
 from lrchain import checkpoint
 from lrchain.configs import check_config, compose
 from lrchain.errors import ConfigError, TrackingError
-
-
-def lrchain(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lrchain", *args],
-        cwd=folder,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, clean_env, client_for, history, runs_of, train
+from conftest import ROOT, clean_env, client_for, history, lrchain, runs_of, train
 
 from lrchain import checkpoint
 
@@ -45,14 +45,7 @@ def kill_after_epoch(proc: subprocess.Popen, epoch: int) -> str:
 
 
 def resume(folder: Path, run_id: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lrchain", "resume", run_id, *args],
-        cwd=folder,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return lrchain(folder, "resume", run_id, *args)
 
 
 @pytest.fixture(scope="module")
