@@ -22,4 +22,9 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    if not os.access(".", os.W_OK) and not {"-h", "--help"} & set(sys.argv):
+        sys.exit(
+            f"lrchain: the launch folder {os.getcwd()} is not writable (read-only or not yours);"
+            " runs write mlflow.db, mlruns/ and outputs/ there: launch from a writable folder"
+        )
     main()

@@ -105,23 +105,33 @@ def test_a_locked_sqlite_store_gives_one_message_and_no_run(launch_dir):
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A 64 KiB filesystem (too small for MLflow's tables), mounted for the test; needs root."""
+    """A launch folder on a 64 KiB filesystem (too small for MLflow's tables); needs root."""
     import subprocess
+
+    from conftest import ROOT
 
     mount = tmp_path / "tiny"
     mount.mkdir()
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)])
     if made.returncode != 0:
         pytest.skip("mounting a tiny tmpfs needs root (CI runs as root)")
+    (mount / "conf").symlink_to(ROOT / "conf")
+    (mount / "train.py").symlink_to(ROOT / "train.py")
     yield mount
     subprocess.run(["umount", "-l", str(mount)])
 
 
-def test_a_full_disk_gives_one_message_and_no_run(tiny_disk):
-    from conftest import ROOT
+def test_a_read_only_folder_gives_one_message_and_no_run(tiny_disk):
+    import subprocess
 
-    (tiny_disk / "conf").symlink_to(ROOT / "conf")
-    (tiny_disk / "train.py").symlink_to(ROOT / "train.py")
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    proc = train(tiny_disk, "trainer.epochs=1", check=False)
+    assert proc.returncode != 0
+    assert "is not writable" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tiny_disk / "mlflow.db").exists()
+
+
+def test_a_full_disk_gives_one_message_and_no_run(tiny_disk):
     proc = train(tiny_disk, "trainer.epochs=1", check=False)
     assert proc.returncode != 0
     assert "disk is full" in proc.stderr and "free space" in proc.stderr
