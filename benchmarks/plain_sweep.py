@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from torch import nn
 from torch.optim import lr_scheduler
 from torch.utils.data import DataLoader, TensorDataset
+
+from lrchain.models import small_cnn  # the very same network, so only the loop differs
 
 
 def digits(seed: int) -> tuple[TensorDataset, TensorDataset]:
@@ -39,23 +40,6 @@ def digits(seed: int) -> tuple[TensorDataset, TensorDataset]:
     mean, std = x[train_idx].mean(), x[train_idx].std()
     x = (x - mean) / std
     return TensorDataset(x[train_idx], y[train_idx]), TensorDataset(x[val_idx], y[val_idx])
-
-
-def cnn(channels: int = 1, width: int = 32, hidden: int = 128, classes: int = 10) -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(channels, width, 3, padding=1, bias=False),
-        nn.BatchNorm2d(width),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(width, 2 * width, 3, padding=1, bias=False),
-        nn.BatchNorm2d(2 * width),
-        nn.ReLU(inplace=True),
-        nn.MaxPool2d(2),
-        nn.AdaptiveAvgPool2d(4),
-        nn.Flatten(),
-        nn.Linear(2 * width * 16, hidden),
-        nn.ReLU(inplace=True),
-        nn.Linear(hidden, classes),
-    )
 
 
 def scheduler(name: str, optimizer: torch.optim.Optimizer):
@@ -104,7 +88,7 @@ def job(sched: str, seed: int, epochs: int, batch_size: int) -> dict[str, list[f
     train_set, val_set = digits(seed)
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
     val_loader = DataLoader(val_set, batch_size=batch_size * 4)
-    model = cnn()
+    model = small_cnn(1, 10, 32, 128)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     schedule = scheduler(sched, optimizer)
     config = {"sched": sched, "seed": seed, "epochs": epochs, "batch_size": batch_size}
