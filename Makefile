@@ -26,4 +26,4 @@ bench: setup
 	$(PY) benchmarks/bench.py
 
 clean:
-	rm -rf outputs multirun mlflow.db mlruns/[0-9]* lrchain-preview
+	rm -rf outputs multirun mlflow.db mlruns/[0-9]* lrchain-preview.* comparison
