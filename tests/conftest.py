@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,14 +19,18 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
+def project(folder: Path) -> Path:
+    """Make `folder` a launch folder: train.py and conf/ as in a user's clone (linked here)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.py").symlink_to(ROOT / "train.py")
+    (folder / "conf").symlink_to(ROOT / "conf")
+    return folder
+
+
 @pytest.fixture
 def launch_dir(tmp_path: Path) -> Path:
-    """A folder holding train.py and conf/, as a user's clone would."""
-    folder = tmp_path / "project"
-    folder.mkdir()
-    shutil.copy(ROOT / "train.py", folder / "train.py")
-    shutil.copytree(ROOT / "conf", folder / "conf")
-    return folder
+    """A fresh launch folder for one test."""
+    return project(tmp_path / "project")
 
 
 def train(

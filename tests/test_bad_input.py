@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import artifact_text, client_for, runs_of, train
+from conftest import artifact_text, client_for, project, runs_of, train
 
 from lrchain.tracking import MAX_PARAM_VALUE, flatten
 
@@ -108,15 +108,12 @@ def tiny_disk(tmp_path):
     """A launch folder on a 64 KiB filesystem (too small for MLflow's tables); needs root."""
     import subprocess
 
-    from conftest import ROOT
-
     mount = tmp_path / "tiny"
     mount.mkdir()
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)])
     if made.returncode != 0:
         pytest.skip("mounting a tiny tmpfs needs root (CI runs as root)")
-    (mount / "conf").symlink_to(ROOT / "conf")
-    (mount / "train.py").symlink_to(ROOT / "train.py")
+    project(mount)
     yield mount
     subprocess.run(["umount", "-l", str(mount)])
 

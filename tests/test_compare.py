@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import ROOT, clean_env, client_for, runs_of, train
+from conftest import clean_env, client_for, project, runs_of, train
 
 from lrchain.cli import main as lrchain
 
@@ -36,9 +35,7 @@ def best_losses(rows: list[dict[str, str]]) -> list[float]:
 def store(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """Two sweeps in one store: step vs exp, and a good lr vs one that diverges."""
     folder = tmp_path_factory.mktemp("compare") / "project"
-    folder.mkdir()
-    shutil.copy(ROOT / "train.py", folder / "train.py")
-    shutil.copytree(ROOT / "conf", folder / "conf")
+    project(folder)
     good = train(folder, "-m", "sched=step,exp", "trainer.epochs=2")
     bad = train(folder, "-m", "sched=exp", "optim.lr=0.05,1e20", "trainer.epochs=2", check=False)
     parents = [r for r in runs_of(folder) if r.data.tags.get("lrchain.sweep") == "true"]

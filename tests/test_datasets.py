@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, client_for, history, runs_of, train
+from conftest import client_for, history, project, runs_of, train
 from omegaconf import OmegaConf
 
 from lrchain import engine
@@ -182,8 +182,7 @@ def test_every_model_trains_one_epoch_on_every_dataset(name, model_name, files):
 def cifar_run(files, tmp_path_factory) -> tuple[Path, str]:
     """`python train.py data=cifar10 ... tracking.log_model=true`, 2 epochs: folder and run id."""
     folder = tmp_path_factory.mktemp("cifar")
-    (folder / "conf").symlink_to(ROOT / "conf")
-    (folder / "train.py").symlink_to(ROOT / "train.py")
+    project(folder)
     model = ["model=cnn", *MODELS["cnn"], "tracking.log_model=true"]
     train(folder, *data_overrides("cifar10", files[0]), *model, "trainer.epochs=2")
     (run,) = runs_of(folder)

@@ -12,15 +12,23 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, artifact_text, clean_env, client_for, history, lrchain, runs_of, train
+from conftest import (
+    artifact_text,
+    clean_env,
+    client_for,
+    history,
+    lrchain,
+    project,
+    runs_of,
+    train,
+)
 
 from lrchain import checkpoint
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "conf").symlink_to(ROOT / "conf")
-    (tmp_path / "train.py").symlink_to(ROOT / "train.py")
+    project(tmp_path)
     return tmp_path
 
 

@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, clean_env, client_for, history, lrchain, runs_of, train
+from conftest import clean_env, client_for, history, lrchain, project, runs_of, train
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "conf").symlink_to(ROOT / "conf")
-    (tmp_path / "train.py").symlink_to(ROOT / "train.py")
+    project(tmp_path)
     return tmp_path
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import client_for, history, lrchain, runs_of, train
+from conftest import client_for, history, lrchain, project, runs_of, train
 
 from lrchain import checkpoint
 from lrchain.configs import check_config, compose
@@ -16,11 +16,9 @@ from lrchain.errors import ConfigError, TrackingError
 
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory) -> tuple[Path, str]:
-    from conftest import ROOT
 
     folder = tmp_path_factory.mktemp("repro")
-    (folder / "conf").symlink_to(ROOT / "conf")
-    (folder / "train.py").symlink_to(ROOT / "train.py")
+    project(folder)
     train(folder, "trainer.epochs=2")
     return folder, runs_of(folder)[0].info.run_id
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, clean_env, client_for, history, lrchain, runs_of, train
+from conftest import clean_env, client_for, history, lrchain, project, runs_of, train
 
 from lrchain import checkpoint
 
@@ -51,8 +51,7 @@ def resume(folder: Path, run_id: str, *args: str) -> subprocess.CompletedProcess
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     here = tmp_path_factory.mktemp("resume")
-    (here / "conf").symlink_to(ROOT / "conf")
-    (here / "train.py").symlink_to(ROOT / "train.py")
+    project(here)
     return here
 
 

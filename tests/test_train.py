@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import artifact_text, clean_env, client_for, history, runs_of, train
+from conftest import artifact_text, clean_env, client_for, history, project, runs_of, train
 
 from lrchain.schedules import expected_lrs
 
@@ -24,11 +24,9 @@ METRICS = ("lr", "train/loss", "val/loss", "val/acc", "epoch_seconds")
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
     """The README's sweep, shortened to 4 epochs, in a fresh folder."""
-    from conftest import ROOT
 
     folder = tmp_path_factory.mktemp("sweep")
-    (folder / "conf").symlink_to(ROOT / "conf")
-    (folder / "train.py").symlink_to(ROOT / "train.py")
+    project(folder)
     proc = train(folder, "-m", "sched=step,exp,chain", "trainer.epochs=4")
     assert "chain  epoch 4/4" in proc.stdout  # one progress line per epoch
     return folder
@@ -77,10 +75,8 @@ def test_logged_config_reruns_as_is_with_the_same_numbers(sweep, tmp_path):
     client = client_for(sweep)
     run = [r for r in runs_of(sweep) if r.info.run_name == "exp"][0]
     config_dir = Path(client.download_artifacts(run.info.run_id, "config", str(tmp_path)))
-    from conftest import ROOT
 
-    (tmp_path / "train.py").symlink_to(ROOT / "train.py")
-    (tmp_path / "conf").symlink_to(ROOT / "conf")
+    project(tmp_path)
     proc = train(tmp_path, "--config-dir", str(config_dir), "--config-name", "config")
     assert "[lrchain] run exp" in proc.stdout  # the logged config, not conf/config.yaml (chain)
     again = runs_of(tmp_path)[0]

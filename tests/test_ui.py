@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, clean_env, train
+from conftest import ROOT, clean_env, project, train
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,9 +29,7 @@ ML_VIEW = "workflowType=machine_learning"  # the UI's "Model training" view, not
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A launch folder where `python train.py -m sched=step,exp,chain` ran."""
     folder = tmp_path_factory.mktemp("ui") / "project"
-    folder.mkdir()
-    shutil.copy(ROOT / "train.py", folder / "train.py")
-    shutil.copytree(ROOT / "conf", folder / "conf")
+    project(folder)
     train(folder, "-m", "sched=step,exp,chain", "trainer.epochs=2")
     return folder
 
