@@ -9,8 +9,7 @@ from omegaconf import DictConfig
 # One id per launch, inherited by parallel workers: it names this launch's output folder.
 os.environ.setdefault("LRCHAIN_LAUNCH_ID", str(os.getpid()))
 
-# `--config-dir DIR --config-name config` re-runs a logged config as it is: Hydra would let
-# conf/config.yaml shadow DIR/config.yaml, so conf/ steps aside when a config dir is given.
+# A logged config re-runs as it is (--config-dir DIR): Hydra would let conf/config.yaml shadow it.
 GIVEN_DIR = any(a in ("-cd", "--config-dir") or a.startswith("--config-dir=") for a in sys.argv)
 
 

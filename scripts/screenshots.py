@@ -9,27 +9,21 @@ the UI screenshot from the browser test (tests/test_ui.py) run with LRCHAIN_SCRE
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from lrchain.testing import clean_env, launch_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 COLOURS = 96  # a palette PNG keeps each picture well under 200 KB
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LRCHAIN_"))}
-    return env | extra
-
-
 def sweep(folder: Path, epochs: int) -> Path:
     """Run the classic sweep in `folder`; return its comparison folder."""
-    shutil.copy(ROOT / "train.py", folder / "train.py")
-    shutil.copytree(ROOT / "conf", folder / "conf")
+    launch_folder(folder)
     args = ["-m", "sched=step,exp,chain", f"trainer.epochs={epochs}"]
     subprocess.run([sys.executable, "train.py", *args], cwd=folder, env=clean_env(), check=True)
     (comparison,) = folder.glob("multirun/*/*/comparison")

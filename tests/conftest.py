@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from lrchain.testing import clean_env
+from lrchain.testing import launch_folder as project
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a user's shell: no tracking URI or sweep state leaking from ours."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "LRCHAIN_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env | extra
-
-
-def project(folder: Path) -> Path:
-    """Make `folder` a launch folder: train.py and conf/ as in a user's clone (linked here)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.py").symlink_to(ROOT / "train.py")
-    (folder / "conf").symlink_to(ROOT / "conf")
-    return folder
 
 
 @pytest.fixture
@@ -87,3 +74,12 @@ def history(folder: Path, run_id: str, key: str) -> list[tuple[int, float]]:
     """(step, value) pairs of metric `key`, by step."""
     points = client_for(folder).get_metric_history(run_id, key)
     return sorted((m.step, m.value) for m in points)
+
+
+def newest_run_id(client, experiment: str = "lrchain") -> str:
+    """The id of the run started last in `experiment` of the store `client` reads."""
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment!r} at {client.tracking_uri}"
+    runs = client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"])
+    assert runs, f"no run in {experiment!r} at {client.tracking_uri}"
+    return runs[0].info.run_id

@@ -122,9 +122,9 @@ def test_compare_by_experiment_and_by_run_ids_across_sweeps(store, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["0123456789abcdef"], "no run with id '0123456789abcdef'"),
-        (["--experiment", "nope"], "no experiment 'nope' in this store; it has: Default, lrchain"),
-        (["--runs", "zzz"], "no run with id 'zzz'"),
+        (["0123456789abcdef"], "run '0123456789abcdef' not found at sqlite:///"),
+        (["--experiment", "nope"], "no experiment 'nope' in this store; allowed: Default, lrchain"),
+        (["--runs", "zzz"], "run 'zzz' not found"),
     ],
 )
 def test_compare_names_what_it_cannot_find(store, tmp_path, capsys, args, message):

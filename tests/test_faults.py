@@ -18,12 +18,13 @@ from conftest import (
     client_for,
     history,
     lrchain,
+    newest_run_id,
     project,
     runs_of,
     train,
 )
 
-from lrchain import checkpoint
+from lrchain import store
 
 
 @pytest.fixture
@@ -61,15 +62,13 @@ def start(folder: Path, *args: str, env: dict | None = None) -> subprocess.Popen
     )
 
 
-def wait_for(proc: subprocess.Popen, pattern: str) -> tuple[str | None, list[str]]:
-    """Read `proc`'s output until a line matches `pattern`; the run id seen so far, the lines."""
-    run_id, lines = None, []
+def wait_for(proc: subprocess.Popen, pattern: str) -> list[str]:
+    """Read `proc`'s output until a line matches `pattern`; the lines read."""
+    lines = []
     for line in proc.stdout:
         lines.append(line)
-        if line.startswith("[lrchain] run "):
-            run_id = line.split("(")[1].split(")")[0]
         if re.search(pattern, line):
-            return run_id, lines
+            return lines
     raise AssertionError("".join(lines))
 
 
@@ -77,12 +76,13 @@ def wait_for(proc: subprocess.Popen, pattern: str) -> tuple[str | None, list[str
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_ends_the_run_killed_with_its_checkpoint_intact(folder, sig):
     proc = start(folder, "sched=exp", "trainer.epochs=200")
-    run_id, _ = wait_for(proc, r"epoch +2/200")
+    wait_for(proc, r"epoch +2/200")
+    run_id = newest_run_id(client_for(folder))
     proc.send_signal(sig)
     assert proc.wait(timeout=120) != 0
     run = client_for(folder).get_run(run_id)
     assert run.info.status == "KILLED" and run.info.end_time is not None
-    state = checkpoint.fetch(client_for(folder), run_id, run.info.artifact_uri)
+    state = store.get_checkpoint(client_for(folder), run_id, run.info.artifact_uri)
     assert state is not None and state["epoch"] >= 1
     assert [s for s, _ in history(folder, run_id, "lr")] == list(range(state["epoch"] + 1))
 
@@ -142,7 +142,11 @@ def test_a_server_that_stops_mid_run_loses_nothing_after_sync(folder):
         proc = start(
             folder, "sched=exp", "trainer.epochs=12", "trainer.batch_size=16", f"tracking.uri={uri}"
         )
-        run_id, _ = wait_for(proc, r"epoch +2/12")
+        wait_for(proc, r"epoch +2/12")
+        from mlflow import MlflowClient
+
+        client = MlflowClient(uri)
+        run_id = newest_run_id(client)
         stop_server(server)
         out = proc.communicate(timeout=300)[0]
         assert proc.returncode == 0, out
@@ -153,9 +157,6 @@ def test_a_server_that_stops_mid_run_loses_nothing_after_sync(folder):
         server = start_server(folder, port)
         synced = lrchain(folder, "sync", str(run_dirs[0].parent))
         assert synced.returncode == 0, synced.stdout + synced.stderr
-        from mlflow import MlflowClient
-
-        client = MlflowClient(uri)
         assert client.get_run(run_id).info.status == "FINISHED"
         for key in ("lr", "train/loss", "val/loss"):
             steps = sorted(m.step for m in client.get_metric_history(run_id, key))

@@ -66,13 +66,13 @@ def test_two_sweeps_started_together_keep_their_own_outputs(folder):
 WRITER = """
 import sys
 from pathlib import Path
-from lrchain import tracking
+from lrchain import store
 uri, name = sys.argv[1], sys.argv[2]
-client, experiment_id = tracking.open_experiment(uri, "stress", Path.cwd())
-run_id = tracking.start_run(client, experiment_id, name, {}, {"writer": name}, {})
+client, experiment_id = store.open_experiment(uri, "stress", Path.cwd())
+run_id = store.start_run(client, experiment_id, name, {}, {"writer": name}, {})
 for epoch in range(40):
     metrics = {"lr": 0.1, "train/loss": 1.0 / (epoch + 1)}
-    tracking.log_epoch(client, run_id, epoch, metrics, [0.1] * 20)
+    store.log_epoch(client, run_id, epoch, metrics, [0.1] * 20)
 client.set_terminated(run_id, "FINISHED")
 """
 
@@ -80,9 +80,9 @@ client.set_terminated(run_id, "FINISHED")
 @pytest.mark.slow
 def test_eight_concurrent_writers_on_one_fresh_store(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    from lrchain import tracking
+    from lrchain import store
 
-    tracking.open_experiment(uri, "stress", tmp_path)  # created once, before the writers
+    store.open_experiment(uri, "stress", tmp_path)  # created once, before the writers
     writers = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, uri, f"w{i}"],

@@ -10,7 +10,7 @@ import torch
 from conftest import client_for, history, lrchain, project, runs_of, train
 
 from lrchain import checkpoint
-from lrchain.configs import check_config, compose
+from lrchain.configs import compose, parse_untrusted, plain
 from lrchain.errors import ConfigError, TrackingError
 
 
@@ -46,10 +46,16 @@ def test_reproduce_with_changes_exits_1_and_shows_what_moved(logged):
     assert float(lr_row.split()[-1]) == pytest.approx(0.05)
 
 
-def test_reproduce_of_an_unknown_run_says_so(tmp_path):
-    proc = lrchain(tmp_path, "reproduce", "0123456789abcdef0123456789abcdef")
+def test_reproduce_of_an_unknown_run_or_store_says_so(logged, tmp_path):
+    folder, _ = logged
+    proc = lrchain(folder, "reproduce", "0123456789abcdef0123456789abcdef")
     assert proc.returncode == 2
-    assert "not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert "run '0123456789abcdef0123456789abcdef' not found at sqlite:///" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    nowhere = lrchain(tmp_path, "reproduce", "0123456789abcdef0123456789abcdef")
+    assert nowhere.returncode == 2
+    assert "no MLflow store at sqlite:///" in nowhere.stderr and "--tracking-uri" in nowhere.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # reading never creates a store
 
 
 HOSTILE = [
@@ -64,13 +70,14 @@ HOSTILE = [
 
 @pytest.mark.parametrize(("node", "key"), HOSTILE, ids=[str(h[0]) for h in HOSTILE])
 def test_untrusted_configs_naming_other_objects_are_refused(node, key):
-    settings = compose([])
-    from omegaconf import OmegaConf
+    import yaml
 
-    plain = OmegaConf.to_container(settings, resolve=True)
-    plain[key] = node
+    from lrchain.validate import validate
+
+    config = plain(compose([]))
+    config[key] = node
     with pytest.raises(ConfigError) as caught:
-        check_config(plain)
+        validate(parse_untrusted(yaml.safe_dump(config), "a logged config"))
     assert str(caught.value).startswith(key)
 
 
@@ -109,8 +116,8 @@ def test_a_malicious_checkpoint_is_rejected_by_weights_only_loading(tmp_path, mo
 
 
 def test_reproduce_warns_when_code_or_libraries_differ():
+    from lrchain.commands.reproduce import version_warnings
     from lrchain.provenance import code_tags
-    from lrchain.reproduce import version_warnings
 
     now = code_tags()
     assert version_warnings(dict(now)) == []

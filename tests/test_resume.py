@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import clean_env, client_for, history, lrchain, project, runs_of, train
+from conftest import clean_env, client_for, history, lrchain, newest_run_id, project, runs_of, train
 
 from lrchain import checkpoint
 
@@ -29,19 +29,17 @@ def start_train(folder: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def kill_after_epoch(proc: subprocess.Popen, epoch: int) -> str:
-    """SIGKILL `proc` right after it reports `epoch` (1-based), while it trains the next one."""
-    run_id, seen = None, []
+def kill_after_epoch(proc: subprocess.Popen, folder: Path, epoch: int) -> str:
+    """SIGKILL `proc` right after it reports `epoch` (1-based); the id of the run it left."""
+    seen = []
     for line in proc.stdout:
         seen.append(line)
-        if line.startswith("[lrchain] run "):
-            run_id = line.split("(")[1].split(")")[0]
         if f"epoch {epoch}/" in line:
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=60)
-    assert run_id, "".join(seen)
-    return run_id
+    assert any(f"epoch {epoch}/" in line for line in seen), "".join(seen)
+    return newest_run_id(client_for(folder))
 
 
 def resume(folder: Path, run_id: str, *args: str) -> subprocess.CompletedProcess:
@@ -69,7 +67,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_histories(
     folder, uninterrupted, sched
 ):
     proc = start_train(folder, f"sched={sched}", f"trainer.epochs={EPOCHS}")
-    run_id = kill_after_epoch(proc, 3)
+    run_id = kill_after_epoch(proc, folder, 3)
     client = client_for(folder)
     assert client.get_run(run_id).info.status == "RUNNING"  # what a SIGKILL leaves behind
 
@@ -86,7 +84,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_histories(
 @pytest.mark.slow
 def test_resume_with_a_changed_config_is_refused_unless_allowed(folder):
     proc = start_train(folder, "sched=exp", f"trainer.epochs={EPOCHS}")
-    run_id = kill_after_epoch(proc, 2)
+    run_id = kill_after_epoch(proc, folder, 2)
     refused = resume(folder, run_id, "optim.momentum=0.5")
     assert refused.returncode == 2
     assert "optim.momentum" in refused.stderr and "--allow-changes" in refused.stderr

@@ -6,14 +6,15 @@ import math
 import pickle
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch.optim import lr_scheduler as S
 
-from lrchain.configs import compose
-from lrchain.preview import _plain, catalog
-from lrchain.schedules import ScheduleError, build_schedule, expected_lrs
+from lrchain.configs import compose, conf_dir
+from lrchain.schedules import SCHEDULERS, Schedule, ScheduleError, build_schedule, expected_lrs
 
 LR = 0.1
 STEP = {"type": "StepLR", "step_size": 3, "gamma": 0.5}
@@ -29,21 +30,26 @@ def ours(sched: dict, epochs: int, steps: int = 1) -> list[float]:
     return per_step or per_epoch
 
 
+def plain(sched) -> dict:
+    """A composed `sched` config as the plain mapping the builder takes."""
+    return OmegaConf.to_container(sched, resolve=True)
+
+
 def pytorch(make, epochs: int, steps: int = 1, per_step: bool = False) -> list[float]:
     """The lr a bare PyTorch scheduler gives, stepped as lrchain steps its schedules."""
     opt = optimizer()
-    sched = make(opt)
+    scheduler = make(opt)
     lrs = []
     for _ in range(epochs):
         if per_step:
             for _ in range(steps):
                 lrs.append(opt.param_groups[0]["lr"])
                 opt.step()
-                sched.step()
+                scheduler.step()
         else:
             lrs.append(opt.param_groups[0]["lr"])
             opt.step()
-            sched.step()
+            scheduler.step()
     return lrs
 
 
@@ -63,7 +69,7 @@ def assert_close(a: list[float], b: list[float], rel: float = 1e-12) -> None:
 )
 def test_core_schedules_follow_their_formula_for_20_epochs(name, formula):
     cfg = compose([f"sched={name}"])
-    lrs = ours(_plain(cfg.sched), 20)
+    lrs = ours(plain(cfg.sched), 20)
     assert_close(lrs, [formula(e) for e in range(20)], rel=1e-9)
 
 
@@ -190,24 +196,117 @@ def test_cycling_schedules_move_the_real_momentum():
     assert opt.param_groups[0]["momentum"] == pytest.approx(0.95)
 
 
-@pytest.mark.parametrize("name", catalog())
+PLATEAU = {"type": "ReduceLROnPlateau", "monitor": "val/loss", "patience": 1}
+
+
+def test_building_and_stepping_every_scheduler_warns_nothing():
+    trees = [tree for tree, _ in LEAVES] + [PLATEAU]
+    assert {t["type"] for t in trees} == set(SCHEDULERS)  # every scheduler a config may name
+    trees.append(
+        {
+            "sequence": {"warm": EXP, "decay": {"chain": {"s": STEP, "p": PLATEAU}}},
+            "milestones": [2],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # only here, so a warning fails this test
+        for tree in trees:
+            schedule = build_schedule(tree, optimizer(), 6, 4)
+            for _ in range(6):
+                schedule.on_batch_end()
+                schedule.on_epoch_end({"val/loss": 1.0})
+
+
+def test_uses_steps_when_any_node_counts_batches():
+    per_batch = {"type": "LinearLR", "interval": "step", "total_iters": "auto"}
+    per_epoch = {"a": EXP | {"interval": "epoch"}, "b": STEP | {"interval": "epoch"}}
+    # its members step per epoch, but the sequence counts its milestone in batches
+    by_batch = {"interval": "step", "sequence": per_epoch, "milestones": [5]}
+    trees = {
+        False: [
+            EXP,
+            {"chain": {"s": STEP, "e": EXP}},
+            {"sequence": {"a": EXP, "b": STEP}, "milestones": [2]},
+        ],
+        True: [per_batch, {"chain": {"s": STEP, "b": per_batch}}, by_batch],
+    }
+    for uses_steps, group in trees.items():
+        for tree in group:
+            schedule = build_schedule(tree, optimizer(), 4, 3)
+            assert isinstance(schedule, Schedule)
+            assert schedule.uses_steps is uses_steps, tree
+
+
+def test_a_tensor_lr_is_copied_never_shared():
+    def two_groups(second_lr: torch.Tensor) -> torch.optim.Optimizer:
+        first = {"params": [torch.zeros(1, requires_grad=True)]}
+        second = {"params": [torch.zeros(1, requires_grad=True)], "lr": second_lr}
+        return torch.optim.SGD([first, second], lr=LR, momentum=0.9)
+
+    reference = two_groups(torch.tensor(0.5))
+    scheduler = S.SequentialLR(
+        reference,
+        [S.LinearLR(reference, start_factor=0.1, total_iters=3), S.ExponentialLR(reference, 0.9)],
+        milestones=[3],
+    )
+    users = torch.tensor(0.5)
+    opt = two_groups(users)
+    tree = {
+        "sequence": {
+            "warm": {"type": "LinearLR", "start_factor": 0.1, "total_iters": "auto"},
+            "decay": EXP,
+        },
+        "milestones": [3],
+    }
+    schedule = build_schedule(tree, opt, 10, 1)
+    for epoch in range(10):
+        want = [float(g["lr"]) for g in reference.param_groups]
+        got = schedule.lrs()
+        assert all(type(lr) is float for lr in got)
+        assert got == want, f"epoch {epoch}"
+        assert [g["lr"] for g in opt.param_groups] == want
+        reference.step()
+        scheduler.step()
+        schedule.on_epoch_end()
+    assert users.item() == 0.5
+    per_epoch, _ = expected_lrs(EXP, torch.optim.SGD([torch.zeros(1)], lr=users), 5, 1)
+    assert all(type(lr) is float for lr in per_epoch) and users.item() == 0.5
+
+
+# the schedules of conf/sched/, as `lrchain preview all` lists them
+CATALOG = sorted(p.stem for p in (conf_dir() / "sched").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", CATALOG)
 def test_every_catalog_schedule_builds_and_previews(name):
     cfg = compose([f"sched={name}", "trainer.epochs=30"])
-    lrs, _ = expected_lrs(_plain(cfg.sched), optimizer(), 30, 23)
+    lrs, _ = expected_lrs(plain(cfg.sched), optimizer(), 30, 23)
     assert len(lrs) == 30 and all(lr > 0 for lr in lrs)
 
 
 MISTAKES = [
-    ({"type": "StepLRR", "step_size": 3}, "sched.type", "known schedulers: StepLR"),
-    ({"type": "StepLR", "step_size": 3, "gama": 0.5}, "sched.gama", "takes no argument 'gama'"),
-    ({"type": "StepLR"}, "sched", "StepLR needs step_size"),
-    ({"type": "ExponentialLR", "gamma": -0.5}, "sched.gamma", "must be a positive number"),
-    ({"type": "StepLR", "step_size": 0}, "sched.step_size", "must be a positive number"),
+    (
+        {"type": "StepLRR", "step_size": 3},
+        "sched.type",
+        "(did you mean 'StepLR'?); allowed: StepLR",
+    ),
+    (
+        {"type": "StepLR", "step_size": 3, "gama": 0.5},
+        "sched.gama",
+        "takes no argument 'gama' (did you mean 'gamma'?); allowed: step_size, gamma",
+    ),
+    ({"type": "StepLR"}, "sched", "StepLR needs step_size; allowed"),
+    (
+        {"type": "ExponentialLR", "gamma": -0.5},
+        "sched.gamma",
+        "got -0.5; allowed: a number above 0",
+    ),
+    ({"type": "StepLR", "step_size": 0}, "sched.step_size", "got 0; allowed: a number above 0"),
     ({"type": "MultiStepLR", "milestones": [5, 3]}, "sched.milestones", "strictly increasing"),
     (
         {"sequence": {"a": EXP, "b": STEP}, "milestones": [3, 5]},
         "sched.milestones",
-        "needs 1 milestones",
+        "allowed: 1 milestones for a sequence of 2 members",
     ),
     ({"sequence": {"a": EXP, "b": STEP}, "milestones": [50]}, "sched.milestones", "do not fit"),
     (
@@ -215,7 +314,7 @@ MISTAKES = [
         "sched.milestones",
         "increasing",
     ),
-    ({"chain": {}}, "sched.chain", "an empty chain"),
+    ({"chain": {}}, "sched.chain", "an empty chain; allowed: at least one member"),
     ({"type": "OneCycleLR", "max_lr": 0.1}, "sched.total_steps", "total_steps: auto"),
     ({"type": "ReduceLROnPlateau"}, "sched.monitor", "allowed: train/loss, val/loss, val/acc"),
     ({"type": "ReduceLROnPlateau", "monitor": "val/f1"}, "sched.monitor", "'val/f1'"),
@@ -225,7 +324,7 @@ MISTAKES = [
     (
         {"type": "CosineAnnealingLR", "T_max": "auto", "eta_min": "auto"},
         "sched.eta_min",
-        "'auto' works only",
+        "got 'auto'; allowed: 'auto' for T_max",
     ),
 ]
 
@@ -258,14 +357,14 @@ STATE_TREES = {
 }
 
 DRIVE = """
-def drive(sched, opt, start, stop, spe, losses):
+def drive(schedule, opt, start, stop, steps_per_epoch, losses):
     lrs = []
     for epoch in range(start, stop):
         lrs.append(opt.param_groups[0]["lr"])
-        for _ in range(spe if sched.uses_steps else 0):
+        for _ in range(steps_per_epoch if schedule.uses_steps else 0):
             lrs.append(opt.param_groups[0]["lr"])
-            sched.on_batch_end()
-        sched.on_epoch_end({"val/loss": losses[epoch]})
+            schedule.on_batch_end()
+        schedule.on_epoch_end({"val/loss": losses[epoch]})
     return lrs
 """
 exec(DRIVE)
@@ -276,29 +375,30 @@ RESUME = (
 import pickle, sys, torch
 from lrchain.schedules import build_schedule
 tails = []
-for tree, state, epochs, spe, start, losses in pickle.loads(sys.stdin.buffer.read()):
+for tree, state, epochs, steps_per_epoch, start, losses in pickle.loads(sys.stdin.buffer.read()):
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
-    sched = build_schedule(tree, opt, epochs, spe)
-    sched.load_state_dict(state)
-    tails.append(drive(sched, opt, start, epochs, spe, losses))
+    schedule = build_schedule(tree, opt, epochs, steps_per_epoch)
+    schedule.load_state_dict(state)
+    tails.append(drive(schedule, opt, start, epochs, steps_per_epoch, losses))
 sys.stdout.buffer.write(pickle.dumps(tails))
 """
 )
 
 
 def test_state_survives_a_fresh_process_at_any_epoch():
-    epochs, spe, stops = 12, 3, (1, 4, 5, 9)
+    epochs, steps_per_epoch, stops = 12, 3, (1, 4, 5, 9)
     losses = [1.0, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.7, 0.7, 0.7, 0.7]
     wholes, heads, jobs = [], [], []
     for tree in STATE_TREES.values():
         opt = optimizer()
-        whole = drive(build_schedule(tree, opt, epochs, spe), opt, 0, epochs, spe, losses)  # noqa: F821
+        schedule = build_schedule(tree, opt, epochs, steps_per_epoch)
+        whole = drive(schedule, opt, 0, epochs, steps_per_epoch, losses)  # noqa: F821
         assert len(set(whole)) > 2  # the curve moves, so the comparison means something
         for stop in stops:
             opt = optimizer()
-            sched = build_schedule(tree, opt, epochs, spe)
-            heads.append(drive(sched, opt, 0, stop, spe, losses))  # noqa: F821
-            jobs.append((tree, sched.state_dict(), epochs, spe, stop, losses))
+            schedule = build_schedule(tree, opt, epochs, steps_per_epoch)
+            heads.append(drive(schedule, opt, 0, stop, steps_per_epoch, losses))  # noqa: F821
+            jobs.append((tree, schedule.state_dict(), epochs, steps_per_epoch, stop, losses))
             wholes.append(whole)
     proc = subprocess.run(
         [sys.executable, "-c", RESUME], input=pickle.dumps(jobs), capture_output=True, check=True

@@ -1,4 +1,4 @@
-"""The `lrchain` command: preview schedules, compare runs, reproduce and resume them."""
+"""The `lrchain` command: each subcommand lives in lrchain/commands/NAME.py."""
 
 from __future__ import annotations
 
@@ -8,17 +8,7 @@ import sys
 
 from lrchain.errors import ConfigError, TrackingError
 
-# subcommand -> (module with add_arguments(parser) and run(args) -> int, one-line help)
-COMMANDS = {
-    "preview": ("lrchain.preview", "draw the learning-rate curves of schedules, without training"),
-    "compare": ("lrchain.compare", "compare logged runs: LR and loss figures and a summary table"),
-    "reproduce": (
-        "lrchain.reproduce",
-        "re-run a logged run from its config and compare the numbers",
-    ),
-    "resume": ("lrchain.resume", "continue an interrupted run from its last complete epoch"),
-    "sync": ("lrchain.spool", "upload what a run kept on disk while its store was unreachable"),
-}
+COMMANDS = ("preview", "compare", "reproduce", "resume", "sync")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,9 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules = {}
-    for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    for name in COMMANDS:
+        module = importlib.import_module(f"lrchain.commands.{name}")
+        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
         modules[name] = module
     args = parser.parse_args(argv)
     try:

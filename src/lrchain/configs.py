@@ -1,4 +1,4 @@
-"""Compose lrchain's Hydra configs outside `train.py` (preview, reproduce, tests)."""
+"""Configs outside `train.py`: composed from conf/, or read back from a store and changed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from typing import Any
 from omegaconf import DictConfig
 
 from lrchain.errors import ConfigError
+
+# Keys that would make Hydra build arbitrary objects; lrchain never instantiates from a config.
+INSTANTIATE_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
 
 
 def conf_dir() -> Path:
@@ -36,35 +39,50 @@ def compose(overrides: list[str], config_dir: Path | None = None) -> DictConfig:
         raise ConfigError(f"{' '.join(overrides)}: {err}") from None
 
 
-# Keys that would make Hydra build arbitrary objects; lrchain never instantiates from a config.
-INSTANTIATE_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
+def plain(cfg: DictConfig) -> dict[str, Any]:
+    """A composed config as plain, resolved values: what lrchain builds from."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
-def check_config(settings: Mapping[str, Any]) -> None:
-    """Refuse, before anything runs, a config lrchain would not build exactly as named.
+def parse_untrusted(text: str, origin: str) -> dict[str, Any]:
+    """A config read from a store: YAML of plain values, refused if it names objects to build.
 
-    A config may come from a store (reproduce, resume): only the datasets, models, optimizers
-    and schedulers lrchain knows are accepted, and nothing that instantiates or interpolates.
+    A config may come from a store (reproduce, resume): nothing in it may instantiate or
+    interpolate; the names it uses are checked where they are built.
     """
-    from lrchain.data import DATASETS
-    from lrchain.models import MODELS, OPTIMIZERS
-    from lrchain.schedules import KNOWN
+    import yaml
 
-    _refuse_objects(settings, "")
-    for path, name in _scheduler_names(settings["sched"], "sched"):
-        if name not in KNOWN:
-            raise ConfigError(f"{path}: unknown scheduler {name!r}; known: {', '.join(KNOWN)}")
-    for key, known in (("data", DATASETS), ("model", MODELS), ("optim", OPTIMIZERS)):
-        name = settings[key]["name"]
-        if name not in known:
-            raise ConfigError(f"{key}.name: unknown {key} {name!r}; known: {', '.join(known)}")
-    for key in ("epochs", "batch_size"):
-        value = settings["trainer"][key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"trainer.{key}: must be a whole number of at least 1, got {value!r}")
-    precision = settings["trainer"].get("precision", "auto")
-    if precision not in ("auto", "fp32"):
-        raise ConfigError(f"trainer.precision: {precision!r} is not one of auto, fp32")
+    config = yaml.safe_load(text)
+    if not isinstance(config, dict):
+        raise ConfigError(f"{origin}: not a config mapping")
+    _refuse_objects(config, "")
+    return config
+
+
+def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`key=value` changes: a config group choice (sched=exp) swaps the subtree, others set keys."""
+    import yaml
+
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{item!r}: an override is KEY=VALUE, e.g. optim.lr=0.05")
+        group_file = conf_dir() / key / f"{text}.yaml"
+        if "." not in key and group_file.exists():
+            config[key] = yaml.safe_load(group_file.read_text())
+            continue
+        node = config
+        *parents, last = key.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"{key}: no such key in the logged config")
+            node = node[part]
+        if last not in node:
+            raise ConfigError(f"{key}: no such key in the logged config")
+        node[last] = yaml.safe_load(text)
+    return config
 
 
 def _refuse_objects(node: Any, path: str) -> None:
@@ -73,8 +91,8 @@ def _refuse_objects(node: Any, path: str) -> None:
             where = f"{path}.{key}" if path else str(key)
             if key in INSTANTIATE_KEYS:
                 raise ConfigError(
-                    f"{where}: lrchain builds only the schedulers, optimizers, models and"
-                    f" datasets it knows; a config may not name objects to build ({value!r})"
+                    f"{where}: a config may not name objects to build ({value!r}); allowed: the"
+                    " schedulers, optimizers, models and datasets lrchain knows, by name"
                 )
             _refuse_objects(value, where)
     elif isinstance(node, list):
@@ -84,14 +102,10 @@ def _refuse_objects(node: Any, path: str) -> None:
         raise ConfigError(f"{path}: interpolations are not accepted here, got {node!r}")
 
 
-def _scheduler_names(node: Any, path: str) -> list[tuple[str, Any]]:
-    """(config path, value) of every `type` in a schedule tree."""
-    if isinstance(node, list):
-        node = {str(i): v for i, v in enumerate(node)}
-    if not isinstance(node, Mapping):
-        return []
-    found = [(f"{path}.type", node["type"])] if "type" in node else []
-    for key, value in node.items():
-        if isinstance(value, (Mapping, list)):
-            found += _scheduler_names(value, f"{path}.{key}")
-    return found
+def logged_config(client: Any, run_id: str) -> dict[str, Any]:
+    """The config a run logged (config/config.yaml), read as untrusted."""
+    from lrchain import store
+    from lrchain.contract import CONFIG_ARTIFACT
+
+    text = store.read_text(client, run_id, CONFIG_ARTIFACT)
+    return parse_untrusted(text, f"run {run_id}: {CONFIG_ARTIFACT}")

@@ -13,9 +13,6 @@ import torch.nn.functional as F
 
 from lrchain.errors import ConfigError
 
-# Training images per dataset (the official training sets, before the validation split).
-TRAIN_SIZES = {"digits": 1797, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
-DATASETS = tuple(TRAIN_SIZES)
 TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 DIGITS_SOURCE = "sklearn.datasets.load_digits"
 
@@ -83,15 +80,11 @@ class Augment:
 def load_data(
     cfg: Mapping, seed: int, device: torch.device, launch_dir: Path | None = None
 ) -> Data:
-    """Load the dataset named by `cfg['name']` onto `device`, split with `seed`.
+    """Load the dataset named by `cfg['name']` (checked by lrchain.validate) onto `device`.
 
-    A relative `cfg['root']` starts at `launch_dir` (default: the current folder).
+    Split with `seed`; a relative `cfg['root']` starts at `launch_dir` (default: here).
     """
-    name = cfg["name"]
-    _check_name(name)
-    frac = cfg["val_fraction"]
-    if not 0 < frac < 1:
-        raise DataError(f"data.val_fraction: must lie between 0 and 1, got {frac!r}")
+    name, frac = cfg["name"], cfg["val_fraction"]
     if name == "digits":
         images, labels, test, source = *_read_digits(), None, DIGITS_SOURCE
     else:
@@ -99,56 +92,24 @@ def load_data(
         images, labels, test = _read_torchvision(name, root, cfg)
         source = str(root)
     train_idx, val_idx = _split_indices(labels, frac, seed)
-    train_idx = _subset(train_idx, cfg.get("subset"), seed, name)
+    train_idx = _subset(train_idx, cfg.get("subset"), seed)
     train_images = images[train_idx]
     mean, std = _stats(cfg, train_images)
-    augment = cfg.get("augment", False)
-    if not isinstance(augment, bool):
-        raise DataError(f"data.augment: must be true or false, got {augment!r}")
     return Data(
         name=name,
         train=_split(train_images, labels[train_idx], mean, std, device),
         val=_split(images[val_idx], labels[val_idx], mean, std, device),
         num_classes=10,
         test=_split(*test, mean, std, device) if test else None,
-        augment=Augment(seed, device) if augment else None,
+        augment=Augment(seed, device) if cfg.get("augment", False) else None,
         source=source,
     )
-
-
-def train_size(cfg: Mapping) -> int:
-    """How many training images `cfg` gives, without loading them (official dataset sizes)."""
-    _check_name(cfg["name"])
-    total = TRAIN_SIZES[cfg["name"]]
-    n = total - math.ceil(total * cfg["val_fraction"])
-    subset = cfg.get("subset")
-    _check_subset(subset, n, cfg["name"])
-    return n if subset is None else subset
 
 
 def data_root(cfg: Mapping, launch_dir: Path | None = None) -> Path:
     """The folder holding the dataset files: `cfg['root']`, relative ones from `launch_dir`."""
     root = Path(str(cfg["root"])).expanduser()
     return root if root.is_absolute() else (launch_dir or Path.cwd()) / root
-
-
-def _check_name(name: str) -> None:
-    if name not in DATASETS:
-        raise DataError(
-            f"data.name: unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}"
-        )
-
-
-def _check_subset(subset: Any, available: int, name: str) -> None:
-    if subset is None:
-        return
-    if not isinstance(subset, int) or isinstance(subset, bool) or subset < 1:
-        raise DataError(f"data.subset: must be null or a whole number >= 1, got {subset!r}")
-    if subset > available:
-        raise DataError(
-            f"data.subset: {subset} is more than the {available} training images of {name}"
-            f" left after the validation split; use at most {available}, or null for all"
-        )
 
 
 def _read_digits() -> tuple[torch.Tensor, torch.Tensor]:
@@ -175,8 +136,6 @@ def _dataset_class(name: str, verify: Any) -> type:
     import torchvision.datasets
 
     dataset_class = getattr(torchvision.datasets, TORCHVISION[name])
-    if not isinstance(verify, bool):
-        raise DataError(f"data.verify: must be true or false, got {verify!r}")
     if verify or name != "cifar10":
         return dataset_class
     # Re-declaring the file table is how torchvision's own CIFAR100 derives from CIFAR10.
@@ -250,8 +209,7 @@ def _split_indices(labels: torch.Tensor, frac: float, seed: int) -> tuple[torch.
     return torch.as_tensor(train_idx), torch.as_tensor(val_idx)
 
 
-def _subset(train_idx: torch.Tensor, subset: Any, seed: int, name: str) -> torch.Tensor:
-    _check_subset(subset, len(train_idx), name)
+def _subset(train_idx: torch.Tensor, subset: int | None, seed: int) -> torch.Tensor:
     if subset is None:
         return train_idx
     order = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))
@@ -264,11 +222,6 @@ def _stats(cfg: Mapping, train_images: torch.Tensor) -> tuple[torch.Tensor, torc
     if cfg.get("mean") is None:  # digits: statistics of its own training split
         x = train_images.float()
         return x.mean().expand(1, channels, 1, 1), x.std().expand(1, channels, 1, 1)
-    for key in ("mean", "std"):
-        if len(cfg[key]) != channels:
-            raise DataError(
-                f"data.{key}: needs one value per channel ({channels}), got {list(cfg[key])}"
-            )
     # Published statistics are for pixels in [0, 1]; the files hold 0..255.
     mean = torch.tensor(list(cfg["mean"]), dtype=torch.float32).view(1, -1, 1, 1) * 255
     std = torch.tensor(list(cfg["std"]), dtype=torch.float32).view(1, -1, 1, 1) * 255

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lrchain.contract import EPOCH_SECONDS, LR, TEST_ACC, TEST_LOSS, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 from lrchain.data import Data, Split, batches
 from lrchain.schedules import Schedule
 
@@ -21,7 +22,7 @@ class Diverged(RuntimeError):
 
     def __init__(self, epoch: int, metrics: dict[str, float]):
         super().__init__(f"the loss diverged at epoch {epoch}: {metrics}")
-        self.epoch, self.metrics = epoch, metrics
+        self.epoch = epoch
 
 
 def train_epoch(
@@ -77,6 +78,7 @@ def fit(
     data: Data,
     optimizer: torch.optim.Optimizer,
     schedule: Schedule,
+    *,
     epochs: int,
     batch_size: int,
     generator: torch.Generator,
@@ -93,13 +95,13 @@ def fit(
         )
         val_loss, val_acc = evaluate(model, data.val, batch_size * 4, amp)
         values = torch.stack([train_loss, val_loss, val_acc]).tolist()  # the epoch's one sync
-        metrics = {"lr": lrs[0]} | {f"lr/group{i}": lr for i, lr in enumerate(lrs) if i > 0}
-        metrics |= dict(zip(("train/loss", "val/loss", "val/acc"), values, strict=True))
-        metrics["epoch_seconds"] = time.perf_counter() - start
+        metrics = {LR: lrs[0]} | {f"{LR}/group{i}": lr for i, lr in enumerate(lrs) if i > 0}
+        metrics |= dict(zip((TRAIN_LOSS, VAL_LOSS, VAL_ACC), values, strict=True))
+        metrics[EPOCH_SECONDS] = time.perf_counter() - start
         if not all(math.isfinite(v) for v in values[:2]):
             raise Diverged(epoch, metrics)
         schedule.on_epoch_end(metrics)
         if epoch == epochs - 1 and data.test is not None:  # the official test set, once
             test_loss, test_acc = evaluate(model, data.test, batch_size * 4, amp)
-            metrics["test/loss"], metrics["test/acc"] = test_loss.item(), test_acc.item()
+            metrics[TEST_LOSS], metrics[TEST_ACC] = test_loss.item(), test_acc.item()
         on_epoch(epoch, metrics, step_lrs)

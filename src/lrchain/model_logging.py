@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
+import json
 from typing import Any
 
 import torch
@@ -12,7 +12,6 @@ from torch import nn
 
 from lrchain.data import DIGITS_SOURCE, Data, Split
 
-URI_ENV = "MLFLOW_TRACKING_URI"
 CONTEXTS = {"train": "train", "val": "val", "test": "test"}  # split -> mlflow.data.context tag
 
 
@@ -28,17 +27,15 @@ def digest(split: Split) -> str:
 def dataset_input(data: Data, split: str = "train") -> Any:
     """An MLflow dataset describing one split of `data`: name, source, digest and shape."""
     from mlflow.data.code_dataset_source import CodeDatasetSource
-    from mlflow.data.dataset_source_registry import get_registered_sources
+    from mlflow.data.dataset_source_registry import get_dataset_source_from_json
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.types import Schema, TensorSpec
 
     part: Split = getattr(data, split)
     if data.source == DIGITS_SOURCE:
         source = CodeDatasetSource({"loader": DIGITS_SOURCE})
-    else:
-        # The folder the files were read from; MLflow registers its local class twice (file, "").
-        local = next(s for s in get_registered_sources() if s._get_source_type() == "local")
-        source = local(data.source)
+    else:  # the folder the files were read from
+        source = get_dataset_source_from_json(json.dumps({"uri": data.source}), "local")
     schema = Schema(
         [
             TensorSpec(part.x[:1].cpu().numpy().dtype, (len(part), *data.shape), "image"),
@@ -50,12 +47,12 @@ def dataset_input(data: Data, split: str = "train") -> Any:
 
 def log_dataset_inputs(client: Any, run_id: str, data: Data) -> None:
     """Record every split of `data` as a dataset input of the run, tagged with its context."""
-    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.entities import Dataset, DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
     inputs = [
         DatasetInput(
-            dataset_input(data, split)._to_mlflow_entity(),
+            Dataset(**dataset_input(data, split).to_dict()),
             tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)],
         )
         for split, context in CONTEXTS.items()
@@ -65,33 +62,32 @@ def log_dataset_inputs(client: Any, run_id: str, data: Data) -> None:
 
 
 def log_model(client: Any, run_id: str, model: nn.Module, example: torch.Tensor) -> str:
-    """Log `model` (in eval mode, on the CPU) to the run with an input example and signature.
+    """Log `model` (eval mode, on the CPU) as the run's model, with input example and signature.
 
-    Returns the model URI that `mlflow.pytorch.load_model` takes.
+    Saved with `mlflow.pytorch.save_model`, then recorded through `client` as an MLflow logged
+    model of the run: no active run, no process-wide tracking URI. Returns its `models:/` URI.
     """
-    import mlflow
+    import tempfile
+
     import mlflow.pytorch
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
     from mlflow.models import infer_signature
 
     cpu_model = copy.deepcopy(model).cpu().eval()
     example = example[:4].detach().cpu()  # a batch above 1 keeps the batch dimension dynamic
     with torch.inference_mode():
         output = cpu_model(example)
-    signature = infer_signature(example.numpy(), output.numpy())
-    env_uri = os.environ.get(URI_ENV)  # set_tracking_uri also sets it; the next job reads it
-    mlflow.set_tracking_uri(client.tracking_uri)
-    try:
-        # mlflow.pytorch logs into the active run: resume ours briefly, and leave none active.
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pytorch.log_model(
-                cpu_model,
-                name="model",
-                input_example=example.numpy(),
-                signature=signature,
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-            )
-    finally:
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # back to "none set": env decides
-        if env_uri is not None:
-            os.environ[URI_ENV] = env_uri
-    return info.model_uri
+    experiment_id = client.get_run(run_id).info.experiment_id
+    logged = client.create_logged_model(experiment_id, name="model", source_run_id=run_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.pytorch.save_model(
+            cpu_model,
+            f"{tmp}/model",
+            input_example=example.numpy(),
+            signature=infer_signature(example.numpy(), output.numpy()),
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+        )
+        client.log_model_artifacts(logged.model_id, f"{tmp}/model")
+    client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    return f"models:/{logged.model_id}"

@@ -1,4 +1,4 @@
-"""The Hydra callback of a sweep: one store set-up and one parent run, before any job starts."""
+"""The Hydra callback: the store set up in the launch folder, and one parent run per sweep."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from lrchain.errors import TrackingError
-from lrchain.job import FAILURE_FILE, PARENT_ENV, SWEPT_ENV
+from lrchain.contract import TAG_SWEEP
+from lrchain.errors import ConfigError, TrackingError
+
+PARENT_ENV = "LRCHAIN_PARENT_RUN_ID"  # the sweep's parent run, for its jobs
+SWEPT_ENV = "LRCHAIN_SWEPT_KEYS"  # JSON list of the keys that vary in the sweep
+FAILURE_FILE = "failure.txt"  # written into a failed job's output folder; the sweep reads it
 
 
 def swept_keys(overrides: list[str]) -> list[str]:
@@ -24,30 +28,49 @@ def swept_keys(overrides: list[str]) -> list[str]:
     return [o.key_or_group for o in parsed if o.is_sweep_override()]
 
 
+def _open_store(config: DictConfig) -> tuple[Any, str, str]:
+    """The store and experiment of `config`, created in the launch folder before any job runs."""
+    from lrchain import store
+
+    launch_dir = Path(config.hydra.runtime.cwd)
+    try:
+        uri = store.resolve_uri(config.tracking.uri, launch_dir)
+        client, experiment_id = store.open_experiment(uri, config.tracking.experiment, launch_dir)
+    except TrackingError as err:
+        raise SystemExit(f"lrchain: {err}") from None
+    except Exception as err:  # Hydra would only warn and run the jobs anyway
+        raise SystemExit(f"lrchain: the tracking store failed to open: {err}") from None
+    return client, experiment_id, uri
+
+
 class SweepCallback(Callback):
-    """Creates the parent run in the launching process and closes it when the sweep ends."""
+    """Creates the store before a run, and a sweep's parent run before its first job."""
 
     def __init__(self) -> None:
         self.client: Any = None
         self.parent_id: str | None = None
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # A single run: a bad config is refused before the store is touched; the store is opened
+        # here, before Hydra may change folder (hydra.job.chdir), so its artifacts go to ./mlruns.
+        from omegaconf import OmegaConf
+
+        from lrchain.validate import validate
+
+        job = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        try:
+            validate(OmegaConf.to_container(job, resolve=True))  # type: ignore[arg-type]
+        except ConfigError as err:
+            raise SystemExit(f"lrchain: {err}") from None
+        _open_store(config)
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from lrchain import tracking
         from lrchain.provenance import code_tags
 
-        launch_dir = Path(config.hydra.runtime.cwd)
+        self.client, experiment_id, uri = _open_store(config)
         overrides = list(config.hydra.overrides.task)
-        try:
-            uri = tracking.tracking_uri(config.tracking.uri, launch_dir)
-            self.client, experiment_id = tracking.open_experiment(
-                uri, config.tracking.experiment, launch_dir
-            )
-        except TrackingError as err:
-            raise SystemExit(f"lrchain: {err}") from None
-        except Exception as err:  # Hydra would only warn and run the jobs without a parent
-            raise SystemExit(f"lrchain: the sweep's tracking store failed to open: {err}") from None
         name = " ".join(overrides) or "sweep"
-        tags = code_tags() | {"lrchain.sweep": "true"}
+        tags = code_tags() | {TAG_SWEEP: "true"}
         parent = self.client.create_run(experiment_id, run_name=name, tags=tags)
         self.parent_id = parent.info.run_id
         self.client.log_param(self.parent_id, "sweep.overrides", name)
@@ -71,20 +94,21 @@ class SweepCallback(Callback):
         if self.parent_id is None:
             return
         try:
-            from lrchain import compare
+            from lrchain import comparison, store
+            from lrchain.contract import COMPARISON_ARTIFACTS
 
             parent = self.client.get_run(self.parent_id)
-            children = compare.children_of(self.client, self.parent_id)
+            children = store.children_of(self.client, self.parent_id)
             if not children:
                 print("[lrchain] no comparison: no job of this sweep logged a run", flush=True)
                 return
-            rows = compare.write_comparison(self.client, children, out, parent.info.run_name)
-            self.client.log_artifacts(self.parent_id, str(out), "comparison")
+            rows = comparison.write_comparison(self.client, children, out, parent.info.run_name)
+            self.client.log_artifacts(self.parent_id, str(out), COMPARISON_ARTIFACTS)
         except Exception as err:  # the runs are logged already; a missing figure must not lose them
             reason = f"{type(err).__name__}: {err}"
             print(f"[lrchain] warning: no comparison made: {reason}", file=sys.stderr, flush=True)
             return
-        print(f"\n{compare.to_markdown(rows)}[lrchain] comparison: {out}", flush=True)
+        print(f"\n{comparison.to_markdown(rows)}[lrchain] comparison: {out}", flush=True)
 
     def _end(self, status: str) -> None:
         if self.parent_id is None:

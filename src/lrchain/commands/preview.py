@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from lrchain.configs import compose, conf_dir
-from lrchain.data import steps_per_epoch, train_size
-from lrchain.models import build_optimizer
+from lrchain.catalog import train_size
+from lrchain.configs import compose, conf_dir, plain
+from lrchain.data import steps_per_epoch
+from lrchain.models import scratch_optimizer
 from lrchain.schedules import expected_lrs
 
+HELP = "draw the learning-rate curves of schedules, without training"
 CLASSIC = ["step", "exp", "chain"]
 
 
@@ -48,20 +48,13 @@ def curves(names: list[str], overrides: list[str], epochs: int | None) -> dict[s
     """Per schedule: epoch and per-batch learning rates, and batches per epoch."""
     result = {}
     for name in names:
-        cfg = compose([f"sched={name}", *overrides])
-        n_epochs = epochs or cfg.trainer.epochs
-        spe = steps_per_epoch(train_size(cfg.data), cfg.trainer.batch_size)
-        optimizer = build_optimizer(cfg.optim, [torch.zeros(0, requires_grad=True)])
-        sched = _plain(cfg.sched)
-        per_epoch, per_step = expected_lrs(sched, optimizer, n_epochs, spe)
-        result[name] = {"epoch": per_epoch, "step": per_step, "steps_per_epoch": spe}
+        config = plain(compose([f"sched={name}", *overrides]))
+        n_epochs = epochs or config["trainer"]["epochs"]
+        steps = steps_per_epoch(train_size(config["data"]), config["trainer"]["batch_size"])
+        optimizer = scratch_optimizer(config["optim"])
+        per_epoch, per_step = expected_lrs(config["sched"], optimizer, n_epochs, steps)
+        result[name] = {"epoch": per_epoch, "step": per_step, "steps_per_epoch": steps}
     return result
-
-
-def _plain(node) -> dict:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
 
 
 def table(found: dict[str, dict], rows: int = 12) -> str:
@@ -101,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
     lines = {}
     for name, c in found.items():
         if c["step"]:
-            spe = c["steps_per_epoch"]
-            lines[name] = ([i / spe for i in range(len(c["step"]))], c["step"])
+            steps = c["steps_per_epoch"]
+            lines[name] = ([i / steps for i in range(len(c["step"]))], c["step"])
         else:
             lines[name] = (list(range(len(c["epoch"]))), c["epoch"])
     out = Path(args.out)

@@ -1,0 +1,154 @@
+"""The bench's measuring kit: figures, table rows, the machine, and runs in throw-away folders."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lrchain.tables import markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = ("figure", "lrchain", "baseline", "ratio", "target", "met?")
+
+
+@dataclass
+class Stat:
+    """Repeated measurements of one figure."""
+
+    samples: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    def show(self, fmt: str) -> str:
+        med = format(self.median, fmt)
+        if len(self.samples) == 1:
+            return f"{med} (n=1)"
+        return f"{med} ({min(self.samples):{fmt}}-{max(self.samples):{fmt}}, n={len(self.samples)})"
+
+
+@dataclass
+class Row:
+    """One line of the table: lrchain's figure, the baseline's, and the target they meet."""
+
+    figure: str
+    ours: Stat | None
+    base: Stat | None = None
+    fmt: str = ".2f"
+    target: str = "-"
+    met: Callable[[float, float | None], bool] | None = None  # (ours, ratio) -> met?
+    text: str = "n/a"  # shown when there is no measurement
+    ok: bool | None = None  # met or not, for a row without a measurement
+
+    def cells(self) -> list[str]:
+        ours = self.ours.show(self.fmt) if self.ours else self.text
+        base = self.base.show(self.fmt) if self.base else "-"
+        ratio = self.ours.median / self.base.median if self.ours and self.base else None
+        ok = self.ok
+        if self.met is not None and self.ours is not None:
+            with contextlib.suppress(TypeError):  # a ratio target without a baseline: no verdict
+                ok = self.met(self.ours.median, ratio)
+        met = "-" if ok is None else "yes" if ok else "**no**"
+        ratio_cell = "-" if ratio is None else f"{ratio:.2f}x"
+        return [self.figure, ours, base, ratio_cell, self.target, met]
+
+
+@dataclass
+class Plan:
+    """How much to repeat, and where to train."""
+
+    reps: int  # repetitions of the quick figures
+    sweep_reps: int  # repetitions of the sweep figures
+    epochs: int  # of the default sweep and of the logged run
+    threads: int
+    device: object
+    cfg: dict
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as one Markdown table, ending in a newline."""
+    return markdown(HEADER, [row.cells() for row in rows])
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def machine(threads: int, default: int) -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
+    return (
+        f"{cpu}, {os.cpu_count()} cores{gpu}; Python {platform.python_version()}, torch"
+        f" {torch.__version__}, {threads} intra-op thread(s) (torch's default here: {default});"
+        f" load average {load_average()}"
+    )
+
+
+def user_env(threads: int) -> dict[str, str]:
+    """A user's shell, with the bench's thread count (OpenMP reads it at start)."""
+    from lrchain.testing import clean_env  # imports torch: not before --help is answered
+
+    return clean_env(OMP_NUM_THREADS=str(threads))
+
+
+@functools.cache
+def empty_store() -> Path:
+    """An empty SQLite store with MLflow's tables, made once: copies skip the schema set-up."""
+    from mlflow import MlflowClient
+
+    folder = Path(tempfile.mkdtemp(prefix="lrchain-bench-store-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    MlflowClient(f"sqlite:///{folder}/mlflow.db").search_experiments()
+    return folder / "mlflow.db"
+
+
+@contextlib.contextmanager
+def launch_folder(store: bool = True) -> Iterator[Path]:
+    """A temporary folder with conf/ and train.py linked in, and an empty store (or none).
+
+    Users run many sweeps into one store, so the sweeps start from an existing, empty one; a
+    store's first creation (MLflow's schema migrations, 2-6 s here) is measured on its own.
+    """
+    from lrchain import testing
+
+    with tempfile.TemporaryDirectory(prefix="lrchain-bench-") as tmp:
+        folder = testing.launch_folder(Path(tmp))
+        if store:
+            shutil.copy(empty_store(), folder / "mlflow.db")
+        yield folder
+
+
+def timed_run(args: list[str], folder: Path, threads: int) -> float:
+    """Wall seconds of `python ARGS` in `folder`; raises with its output tail when it fails."""
+    env = user_env(threads)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=folder, env=env, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
+    return seconds

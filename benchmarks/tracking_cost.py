@@ -1,0 +1,136 @@
+"""Section `logging`: one default run with tracking on and off, and the tracking calls' share."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import io
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from harness import Plan, Row, Stat, empty_store
+
+TITLE = "logging: a default run with tracking on and off"
+
+
+class Stopwatch:
+    """Adds up the seconds this thread spends inside the functions it wraps, nested calls once.
+
+    Calls from other threads (a background logger) are not counted: they do not hold up
+    training, though they share its CPU, which the wall time with tracking on shows.
+    """
+
+    def __init__(self) -> None:
+        self.seconds, self.depth, self.thread = 0.0, 0, threading.get_ident()
+
+    def wrap(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            if threading.get_ident() != self.thread:
+                return fn(*args, **kwargs)
+            self.depth += 1
+            mark = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.depth -= 1
+                if not self.depth:
+                    self.seconds += time.perf_counter() - mark
+
+        return timed
+
+
+@contextlib.contextmanager
+def timing_tracking(watch: Stopwatch) -> Iterator[None]:
+    """Every MlflowClient method and lrchain's checkpoint writer, timed by `watch`.
+
+    store.put_checkpoint writes through checkpoint.save_atomic, looked up on the module at each
+    call, so wrapping it there counts every checkpoint once, local or uploaded.
+    """
+    from mlflow import MlflowClient
+
+    from lrchain import checkpoint
+
+    targets: list[tuple[object, str]] = [
+        (MlflowClient, name)
+        for name, fn in vars(MlflowClient).items()
+        if callable(fn) and (not name.startswith("_") or name == "__init__")
+    ]
+    targets.append((checkpoint, "save_atomic"))
+    saved = [(owner, name, getattr(owner, name)) for owner, name in targets]
+    for owner, name, fn in saved:
+        setattr(owner, name, watch.wrap(fn))
+    try:
+        yield
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+
+
+def tracked_run(cfg: dict, folder: Path) -> tuple[float, float]:
+    """One run through lrchain.training into a fresh store in `folder`.
+
+    Returns its wall time and the seconds spent in MLflow calls and checkpoint writes. Opening
+    the store is not counted: a sweep does it once, before its jobs.
+    """
+    from lrchain import store, training
+
+    shutil.copy(empty_store(), folder / "mlflow.db")
+    uri = f"sqlite:///{folder}/mlflow.db"
+    store.open_experiment(uri, cfg["tracking"]["experiment"], folder)
+    settings = copy.deepcopy(cfg)
+    settings["tracking"]["uri"] = uri
+    launch = training.Launch(launch_dir=folder, output_dir=folder / "job")
+    watch = Stopwatch()
+    with timing_tracking(watch), contextlib.redirect_stdout(io.StringIO()):
+        start = time.perf_counter()
+        training.train(settings, launch)
+        wall = time.perf_counter() - start
+    return wall, watch.seconds
+
+
+def untracked_run(cfg: dict, folder: Path) -> float:
+    """The same run built as lrchain builds it, with nothing logged: its wall time."""
+    from lrchain.build import build
+    from lrchain.training import train_epochs
+
+    start = time.perf_counter()
+    train_epochs(cfg, build(cfg, folder), lambda *a: None)
+    return time.perf_counter() - start
+
+
+def logging_cost(cfg: dict, epochs: int, reps: int) -> tuple[Stat, Stat, Stat]:
+    """Wall time of a default run with tracking on and off, and the tracking calls' share (%)."""
+    cfg = copy.deepcopy(cfg)
+    cfg["trainer"]["epochs"] = 1
+    with tempfile.TemporaryDirectory(prefix="lrchain-bench-") as tmp:  # first-time imports
+        tracked_run(cfg, Path(tmp))
+    cfg["trainer"]["epochs"] = epochs
+    on, off, share = [], [], []
+    for _ in range(reps):
+        with tempfile.TemporaryDirectory(prefix="lrchain-bench-") as tmp:
+            wall, spent = tracked_run(cfg, Path(tmp))
+            on.append(wall)
+            share.append(100 * spent / wall)
+            off.append(untracked_run(cfg, Path(tmp)))
+    return Stat(on), Stat(off), Stat(share)
+
+
+def rows(plan: Plan) -> list[Row]:
+    on, off, share = logging_cost(plan.cfg, plan.epochs, max(2, plan.reps - 2))
+    figure = f"one run, {plan.epochs} epochs, tracking on vs off (s)"
+    return [
+        Row(figure, on, off, target="<= 1.03x", met=lambda o, r: r <= 1.03),
+        Row(
+            "MLflow calls + checkpoint writes, share of it (%)",
+            share,
+            fmt=".1f",
+            target="<= 3%",
+            met=lambda o, r: o <= 3,
+        ),
+    ]

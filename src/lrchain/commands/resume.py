@@ -1,0 +1,79 @@
+"""`lrchain resume RUN_ID`: continue an interrupted run from its last complete epoch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from lrchain import store
+from lrchain.commands import add_run_arguments
+from lrchain.contract import TAG_RESUME_CHANGES
+from lrchain.errors import ConfigError
+
+HELP = "continue an interrupted run from its last complete epoch"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(
+        parser,
+        "the run to continue",
+        "changes to the logged config (refused unless --allow-changes)",
+    )
+    parser.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="resume with a changed config; the changed keys are recorded as a tag",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    uri = store.resolve_uri(args.tracking_uri, Path.cwd())
+    client = store.open_existing(uri)
+    logged = store.get_run(client, args.run_id)
+    if logged.info.status == "FINISHED":
+        print(f"[lrchain] run {args.run_id} is FINISHED already; nothing to resume")
+        return 0
+    result = resume(client, logged, args.overrides, args.allow_changes, Path.cwd())
+    print(f"[lrchain] run {result.run_id} resumed and FINISHED")
+    return 0
+
+
+def resume(
+    client: Any, logged: Any, overrides: list[str], allow_changes: bool, launch_dir: Path
+) -> Any:
+    """Check, build, reopen the logged run from its checkpoint, and train it to the end."""
+    from lrchain.build import build
+    from lrchain.configs import apply_overrides, logged_config
+    from lrchain.training import complete
+    from lrchain.validate import validate
+
+    run_id = logged.info.run_id
+    config = apply_overrides(logged_config(client, run_id), overrides)
+    validate(config)
+    changed = store.changed_keys(store.flatten(config), logged.data.params)
+    if changed and not allow_changes:
+        raise ConfigError(
+            f"resume: the config differs from the logged one in {', '.join(changed)}; MLflow"
+            " keeps a run's params fixed: resume without changes, or pass --allow-changes"
+        )
+    parts = build(config, launch_dir)
+    return complete(config, parts, reopen(client, logged, parts, changed, launch_dir))
+
+
+def reopen(client: Any, logged: Any, parts: Any, changed: list[str], launch_dir: Path) -> Any:
+    """Load the run's last checkpoint into `parts`, log the epochs the store missed; RUNNING."""
+    from lrchain import checkpoint
+    from lrchain.training import Run, run_log
+
+    run_id = logged.info.run_id
+    saved = store.get_checkpoint(client, run_id, logged.info.artifact_uri)
+    history = checkpoint.restore(parts, saved) if saved is not None else []
+    store.relog_missed(client, run_id, history)
+    if changed:
+        client.set_tag(run_id, TAG_RESUME_CHANGES, ",".join(changed)[:5000])
+    client.update_run(run_id, status="RUNNING")
+    name = logged.info.run_name
+    print(f"[lrchain] resumes {name} ({run_id}) at {client.tracking_uri}", flush=True)
+    log = run_log(client, run_id, None, launch_dir)
+    return Run(client, run_id, name, log, history=history, resumed=True)

@@ -1,0 +1,112 @@
+"""A comparison of logged runs: LR and loss figures and a summary table, read from the store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lrchain import store
+from lrchain.contract import CURVES, LR, TAG_SCHED, VAL_ACC, VAL_LOSS
+from lrchain.errors import ConfigError
+from lrchain.tables import markdown
+
+COLUMNS = (
+    "run_id",
+    "run_name",
+    "sched",
+    "status",
+    "epochs",
+    "final_lr",
+    "final_val_loss",
+    "best_val_loss",
+    "best_val_acc",
+    "best_val_acc_epoch",
+    "wall_seconds",
+)
+FILES = ("lr.png", "loss.png", "summary.csv", "summary.md")
+FORMATS = {"final_lr": ".4g", "wall_seconds": ".1f", "epochs": "d", "best_val_acc_epoch": "d"}
+
+
+def labels(runs: Sequence) -> dict[str, str]:
+    """run id -> its name, with a short id added where names repeat (runs of several sweeps)."""
+    names = [r.info.run_name or r.info.run_id[:8] for r in runs]
+    return {
+        r.info.run_id: name if names.count(name) == 1 else f"{name} ({r.info.run_id[:6]})"
+        for r, name in zip(runs, names, strict=True)
+    }
+
+
+def summarize(runs: Sequence, found: Mapping[str, Mapping[str, store.History]]) -> list[dict]:
+    """One row per run (COLUMNS), sorted by best val/loss; runs without one come last."""
+    rows = []
+    for run in runs:
+        h = found.get(run.info.run_id, {})
+        lr, val_loss = h.get(LR, []), h.get(VAL_LOSS, [])
+        losses = [v for _, v in val_loss if math.isfinite(v)]
+        accs = [(v, step) for step, v in h.get(VAL_ACC, []) if math.isfinite(v)]
+        best_acc = max(accs, key=lambda a: (a[0], -a[1])) if accs else (None, None)
+        end = run.info.end_time
+        rows.append(
+            {
+                "run_id": run.info.run_id,
+                "run_name": run.info.run_name,
+                "sched": run.data.tags.get(TAG_SCHED, ""),
+                "status": run.info.status,
+                "epochs": len(val_loss),
+                "final_lr": lr[-1][1] if lr else None,
+                "final_val_loss": val_loss[-1][1] if val_loss else None,
+                "best_val_loss": min(losses) if losses else None,
+                "best_val_acc": best_acc[0],
+                "best_val_acc_epoch": best_acc[1],
+                "wall_seconds": (end - run.info.start_time) / 1000 if end else None,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["best_val_loss"] is None, r["best_val_loss"] or 0.0))
+
+
+def to_csv(rows: Sequence[Mapping]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if row[k] is None else row[k] for k in COLUMNS} for row in rows)
+    return out.getvalue()
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) or key in FORMATS:
+        return format(value, FORMATS.get(key, ".4f"))
+    return str(value).replace("|", "\\|")
+
+
+def to_markdown(rows: Sequence[Mapping]) -> str:
+    """The summary as a Markdown table with aligned columns."""
+    return markdown(COLUMNS, [[_cell(k, row[k]) for k in COLUMNS] for row in rows])
+
+
+def _xy(history: store.History) -> tuple[list[int], list[float]]:
+    return [step for step, _ in history], [value for _, value in history]
+
+
+def write_comparison(client: Any, runs: Sequence, out: Path, title: str) -> list[dict]:
+    """Write lr.png, loss.png, summary.csv and summary.md of `runs` into `out`; return the rows."""
+    from lrchain.plots import plot_run_lrs, plot_run_metrics
+
+    if not runs:
+        raise ConfigError("no runs to compare")
+    found = store.histories(client, [r.info.run_id for r in runs])
+    rows = summarize(runs, found)
+    names = labels(runs)
+    order = [row["run_id"] for row in rows]  # legend from best to worst
+    series = {names[run_id]: {key: _xy(found[run_id][key]) for key in CURVES} for run_id in order}
+    out.mkdir(parents=True, exist_ok=True)
+    plot_run_lrs({name: s[LR] for name, s in series.items()}, out / "lr.png", title)
+    plot_run_metrics(series, CURVES[1:], out / "loss.png", title)
+    (out / "summary.csv").write_text(to_csv(rows))
+    (out / "summary.md").write_text(f"# {title}\n\n" + to_markdown(rows))
+    return rows

@@ -1,0 +1,35 @@
+"""The names users and scripts rely on (../shared/DESIGN.md): metrics, tags, artifacts.
+
+Defined once here; every module that logs or reads them imports them from here.
+"""
+
+# Metrics, logged once per epoch at step = epoch (from 0).
+LR = "lr"  # the learning rate the optimizer used during the epoch (first param group)
+TRAIN_LOSS = "train/loss"
+VAL_LOSS = "val/loss"
+VAL_ACC = "val/acc"
+EPOCH_SECONDS = "epoch_seconds"  # wall clock: shown, never expected to reproduce
+TEST_LOSS = "test/loss"  # the official test set, once, at the last epoch
+TEST_ACC = "test/acc"
+LR_STEP = "lr_step"  # per-batch schedules: lr at step = global batch index
+CURVES = (LR, TRAIN_LOSS, VAL_LOSS, VAL_ACC)  # what comparisons draw
+MONITORED = (TRAIN_LOSS, VAL_LOSS, VAL_ACC)  # what a plateau schedule may watch
+TIMING = (EPOCH_SECONDS,)
+
+# Tags.
+TAG_SCHED = "lrchain.sched"
+TAG_SWEEP = "lrchain.sweep"
+TAG_PARENT = "mlflow.parentRunId"
+TAG_DIVERGED = "lrchain.diverged"
+TAG_DIVERGED_EPOCH = "lrchain.diverged_epoch"
+TAG_REPRODUCED_FROM = "lrchain.reproduced_from"
+TAG_RESUME_CHANGES = "lrchain.resume_changes"
+TAG_PARAMS_TRUNCATED = "lrchain.params_truncated"
+
+# Artifacts of a run (paths inside its artifact root).
+CONFIG_ARTIFACT = "config/config.yaml"
+OVERRIDES_ARTIFACT = "config/overrides.yaml"
+EXPECTED_ARTIFACT = "lr_expected.csv"
+CHECKPOINT_ARTIFACT = "checkpoint/last.pt"
+ERROR_ARTIFACT = "error.txt"
+COMPARISON_ARTIFACTS = "comparison"  # a sweep's parent run: figures and tables
