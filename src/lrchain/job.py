@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import traceback
 from collections.abc import Mapping
@@ -14,7 +12,7 @@ from omegaconf import DictConfig
 from lrchain.configs import plain
 from lrchain.contract import VAL_LOSS
 from lrchain.errors import ConfigError, TrackingError
-from lrchain.sweep import FAILURE_FILE, PARENT_ENV, SWEPT_ENV
+from lrchain.sweep import FAILURE_FILE, read_sweep
 from lrchain.training import Launch, train
 
 
@@ -37,13 +35,14 @@ def main(cfg: DictConfig) -> float | None:
     in_sweep = hydra.mode == RunMode.MULTIRUN
     config = plain(cfg)
     overrides = list(hydra.overrides.task)
-    swept = json.loads(os.environ.get(SWEPT_ENV, "[]")) if in_sweep else []
+    output_dir = Path(hydra.runtime.output_dir)
+    sweep = read_sweep(output_dir) if in_sweep else {}
     launch = Launch(
         launch_dir=Path(hydra.runtime.cwd),
         overrides=overrides,
-        name=run_name(config, overrides, swept),
-        parent_id=os.environ.get(PARENT_ENV) if in_sweep else None,
-        output_dir=Path(hydra.runtime.output_dir),
+        name=run_name(config, overrides, sweep.get("swept", [])),
+        parent_id=sweep.get("parent_run_id"),
+        output_dir=output_dir,
     )
     try:
         return train(config, launch).metrics.get(VAL_LOSS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,25 @@ from omegaconf import DictConfig
 from lrchain.contract import TAG_SWEEP
 from lrchain.errors import ConfigError, TrackingError
 
-PARENT_ENV = "LRCHAIN_PARENT_RUN_ID"  # the sweep's parent run, for its jobs
-SWEPT_ENV = "LRCHAIN_SWEPT_KEYS"  # JSON list of the keys that vary in the sweep
+SWEEP_FILE = "lrchain-sweep.json"  # in the sweep folder: the parent run and swept keys, for jobs
 FAILURE_FILE = "failure.txt"  # written into a failed job's output folder; the sweep reads it
+
+
+def sweep_dir(config: DictConfig) -> Path:
+    """The sweep's folder, absolute: jobs on other processes or hosts find it from theirs."""
+    return Path(config.hydra.runtime.cwd) / str(config.hydra.sweep.dir)
+
+
+def read_sweep(output_dir: Path) -> dict[str, Any]:
+    """What the sweep told its jobs (parent run, swept keys), found above a job's output folder.
+
+    A file in the sweep folder, not an environment variable: it reaches jobs that a launcher
+    pickles to other processes or hosts (submitit, SLURM) as well as the basic launcher's.
+    """
+    for folder in (output_dir, *output_dir.parents[:3]):
+        if (folder / SWEEP_FILE).is_file():
+            return json.loads((folder / SWEEP_FILE).read_text())
+    return {}
 
 
 def swept_keys(overrides: list[str]) -> list[str]:
@@ -75,8 +90,14 @@ class SweepCallback(Callback):
         self.parent_id = parent.info.run_id
         self.client.log_param(self.parent_id, "sweep.overrides", name)
         self.client.log_param(self.parent_id, "sweep.dir", str(config.hydra.sweep.dir))
-        os.environ[PARENT_ENV] = self.parent_id
-        os.environ[SWEPT_ENV] = json.dumps(swept_keys(overrides))
+        folder = sweep_dir(config)
+        folder.mkdir(parents=True, exist_ok=True)
+        info = {
+            "parent_run_id": self.parent_id,
+            "swept": swept_keys(overrides),
+            "tracking_uri": uri,
+        }
+        (folder / SWEEP_FILE).write_text(json.dumps(info))
         atexit.register(self._end, "KILLED")  # Ctrl-C or a crash of the sweep itself
         print(f"[lrchain] sweep {name!r}: parent run {self.parent_id} at {uri}", flush=True)
 
@@ -114,6 +135,4 @@ class SweepCallback(Callback):
         if self.parent_id is None:
             return
         parent_id, self.parent_id = self.parent_id, None
-        os.environ.pop(PARENT_ENV, None)
-        os.environ.pop(SWEPT_ENV, None)
         self.client.set_terminated(parent_id, status)
