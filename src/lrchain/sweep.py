@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +85,11 @@ class SweepCallback(Callback):
 
         self.client, experiment_id, uri = _open_store(config)
         overrides = list(config.hydra.overrides.task)
-        name = " ".join(overrides) or "sweep"
+        name = f"{' '.join(overrides) or 'sweep'} ({time.strftime('%Y-%m-%d %H:%M:%S')})"
         tags = code_tags() | {TAG_SWEEP: "true"}
         parent = self.client.create_run(experiment_id, run_name=name, tags=tags)
         self.parent_id = parent.info.run_id
-        self.client.log_param(self.parent_id, "sweep.overrides", name)
+        self.client.log_param(self.parent_id, "sweep.overrides", " ".join(overrides))
         self.client.log_param(self.parent_id, "sweep.dir", str(config.hydra.sweep.dir))
         folder = sweep_dir(config)
         folder.mkdir(parents=True, exist_ok=True)
@@ -104,8 +105,10 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         failures = sorted(Path(config.hydra.sweep.dir).glob(f"**/{FAILURE_FILE}"))
         failed = [path.read_text().splitlines()[0] for path in failures]
+        parent_id = self.parent_id
         self._compare(Path(config.hydra.sweep.dir) / "comparison")
         self._end("FAILED" if failed else "FINISHED")
+        _print_links(self.client, parent_id)
         if failed:
             print(f"[lrchain] {len(failed)} job(s) failed: {'; '.join(failed)}", file=sys.stderr)
             raise SystemExit(1)
@@ -132,7 +135,28 @@ class SweepCallback(Callback):
         print(f"\n{comparison.to_markdown(rows)}[lrchain] comparison: {out}", flush=True)
 
     def _end(self, status: str) -> None:
+        """End the parent run with `status`, once."""
         if self.parent_id is None:
             return
         parent_id, self.parent_id = self.parent_id, None
         self.client.set_terminated(parent_id, status)
+
+
+def _print_links(client: Any, parent_id: str | None) -> None:
+    """Where to look in MLflow's UI: the runs view, and the lr of this sweep's runs."""
+    if parent_id is None:
+        return
+    try:
+        from lrchain import store, ui
+        from lrchain.contract import LR
+
+        parent = client.get_run(parent_id)
+        children = [r.info.run_id for r in store.children_of(client, parent_id)]
+    except Exception:  # links are a convenience: a store gone quiet must not fail the sweep
+        return
+    base, experiment_id = ui.ui_base(client.tracking_uri), parent.info.experiment_id
+    start = "" if client.tracking_uri.startswith("http") else " (start it with `make ui`)"
+    print(f"[lrchain] runs in MLflow's UI{start}: {ui.runs_link(base, experiment_id)}")
+    if children:
+        link = ui.metric_link(base, experiment_id, children, LR)
+        print(f"[lrchain] their learning rates side by side: {link}", flush=True)
