@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: setup sweep test lint bench clean
+.PHONY: setup sweep ui test lint bench clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 
+# MLflow's UI on the store of this folder: http://127.0.0.1:5000 (the sweep prints direct links).
+ui: setup
+	.venv/bin/mlflow ui --host 127.0.0.1 --port 5000
+
 test: lint
 	$(PY) -m pytest
 
@@ -26,4 +30,4 @@ bench: setup
 	$(PY) benchmarks/bench.py
 
 clean:
-	rm -rf outputs multirun mlflow.db mlruns/[0-9]* lrchain-preview.* comparison
+	rm -rf outputs multirun mlflow.db mlruns/[0-9]* lrchain-preview.* comparison cmp logged

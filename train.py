@@ -2,12 +2,21 @@
 
 import os
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+# OpenMP threads waiting for work sleep instead of spinning: on a busy machine a spinning thread
+# holds the core its descheduled sibling needs (epochs 10-80x slower). OpenMP reads this once,
+# when torch is first imported (by the Hydra callback, before any job); the user's value wins.
+# The thread count itself is set per job (trainer.threads, lrchain.build.resolve_threads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # One id per launch, inherited by parallel workers: it names this launch's output folder.
 os.environ.setdefault("LRCHAIN_LAUNCH_ID", str(os.getpid()))
+# MLflow's own INFO lines (database migrations) say nothing a user can act on; warnings still show.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 # A logged config re-runs as it is (--config-dir DIR): Hydra would let conf/config.yaml shadow it.
 GIVEN_DIR = any(a in ("-cd", "--config-dir") or a.startswith("--config-dir=") for a in sys.argv)
@@ -20,10 +29,28 @@ def main(cfg: DictConfig) -> float | None:
     return run_job(cfg)
 
 
-if __name__ == "__main__":
-    if not os.access(".", os.W_OK) and not {"-h", "--help"} & set(sys.argv):
+def check_first() -> None:
+    """Mistakes lrchain can name before Hydra starts: an unwritable folder, unknown options/keys."""
+    if {"-h", "--help", "--hydra-help"} & set(sys.argv):
+        return
+    if not os.access(".", os.W_OK):
         sys.exit(
             f"lrchain: the launch folder {os.getcwd()} is not writable (read-only or not yours);"
             " runs write mlflow.db, mlruns/ and outputs/ there: launch from a writable folder"
         )
-    main()
+    if not GIVEN_DIR:
+        from lrchain.errors import ConfigError
+        from lrchain.overrides import check_command_line
+
+        try:
+            check_command_line(sys.argv[1:], Path(__file__).parent / "conf")
+        except ConfigError as err:
+            sys.exit(f"lrchain: {err}")
+
+
+if __name__ == "__main__":
+    try:
+        check_first()
+        main()
+    except KeyboardInterrupt:  # before a run exists (a run's own interruption says more)
+        sys.exit("lrchain: interrupted before any run was created; nothing was logged")

@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
         modules[name] = module
     args = parser.parse_args(argv)
+    from lrchain.progress import to_console
+
+    to_console()
     try:
         return modules[args.command].run(args)
     except (ConfigError, TrackingError) as err:

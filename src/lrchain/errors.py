@@ -7,3 +7,11 @@ class ConfigError(ValueError):
 
 class TrackingError(RuntimeError):
     """A tracking store that cannot be reached or written."""
+
+
+def did_you_mean(name: object, names: "list[str] | tuple[str, ...]") -> str:
+    """` (did you mean 'x'?)` for the closest of `names`, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(names), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

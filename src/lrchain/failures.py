@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 import traceback
 from collections.abc import Iterator
@@ -16,13 +17,23 @@ from lrchain.spool import RunLog
 
 @contextlib.contextmanager
 def ends_truthfully(log: RunLog) -> Iterator[None]:
-    """FINISHED; KILLED on Ctrl-C or SIGTERM; FAILED with the traceback (a divergence tagged)."""
+    """FINISHED; KILLED on Ctrl-C or SIGTERM; FAILED with the traceback (a divergence tagged).
+
+    An interruption ends the process with one line (what happened, how to go on) and exit
+    code 130, not a traceback: it is what the user asked for.
+    """
     with _interruptible():
         try:
             yield
         except KeyboardInterrupt:
             log.end("KILLED")
-            raise
+            print(
+                f"\n[lrchain] interrupted: run {log.run_id} is KILLED, its last checkpoint kept;"
+                f" continue it with `lrchain resume {log.run_id}`",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise SystemExit(130) from None
         except BaseException as err:
             if isinstance(err, Diverged):
                 log.tag({TAG_DIVERGED: "true", TAG_DIVERGED_EPOCH: str(err.epoch)})

@@ -57,19 +57,14 @@ def curves(names: list[str], overrides: list[str], epochs: int | None) -> dict[s
     return result
 
 
-def table(found: dict[str, dict], rows: int = 12) -> str:
-    """A short text table: a few epochs down, one column per schedule."""
+def table(found: dict[str, dict], columns: int = 8) -> str:
+    """A short text table, one row per schedule, a few epochs across (within 100 columns)."""
     epochs = len(next(iter(found.values()))["epoch"])
-    picked = (
-        list(range(epochs))
-        if epochs <= rows
-        else sorted({round(i * (epochs - 1) / (rows - 1)) for i in range(rows)})
-    )
-    names = list(found)
-    width = max(10, *(len(n) for n in names))
-    lines = ["epoch " + " ".join(f"{n:>{width}}" for n in names)]
-    for e in picked:
-        lines.append(f"{e:>5} " + " ".join(f"{found[n]['epoch'][e]:>{width}.4e}" for n in names))
+    picked = sorted({round(i * (epochs - 1) / (columns - 1)) for i in range(columns)})
+    width = max(8, *(len(n) for n in found))
+    lines = [f"{'epoch':<{width}} " + " ".join(f"{e + 1:>9}" for e in picked)]
+    for name, c in found.items():
+        lines.append(f"{name:<{width}} " + " ".join(f"{c['epoch'][e]:>9.3g}" for e in picked))
     return "\n".join(lines)
 
 
@@ -85,7 +80,7 @@ def write_csv(found: dict[str, dict], path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lrchain.plots import plot_lr_curves
+    from lrchain.preview_figure import plot_lr_curves
 
     names = args.names or CLASSIC
     if names == ["all"]:
@@ -95,12 +90,13 @@ def run(args: argparse.Namespace) -> int:
     for name, c in found.items():
         if c["step"]:
             steps = c["steps_per_epoch"]
-            lines[name] = ([i / steps for i in range(len(c["step"]))], c["step"])
-        else:
-            lines[name] = (list(range(len(c["epoch"]))), c["epoch"])
+            lines[name] = ([1 + i / steps for i in range(len(c["step"]))], c["step"])
+        else:  # epoch e (from 1) trains at its lr from e to e + 1 on the axis
+            lines[name] = (list(range(1, len(c["epoch"]) + 1)), c["epoch"])
     out = Path(args.out)
     out = out.with_suffix("") if out.suffix in (".png", ".csv") else out
-    title = " vs ".join(names) + (f"  ({' '.join(args.overrides)})" if args.overrides else "")
+    title = " vs ".join(names) if len(names) <= 4 else f"{len(names)} schedules"
+    title += f"\n{' '.join(args.overrides)}" if args.overrides else ""
     png = plot_lr_curves(lines, out.with_name(out.name + ".png"), title)
     csv = write_csv(found, out.with_name(out.name + ".csv"))
     print(table(found))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch.optim import lr_scheduler
 
 from lrchain.contract import MONITORED
+from lrchain.errors import did_you_mean
 from lrchain.schedules.checks import check_increasing, fail
 from lrchain.schedules.tree import LeafNode, shadow_optimizer
 
@@ -171,12 +171,6 @@ def _check_per_group(path: str, value: Any, groups: int, positive: bool) -> None
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def did_you_mean(name: str, names: Sequence[str]) -> str:
-    """` (did you mean 'x'?)` for the closest of `names`, or nothing."""
-    close = difflib.get_close_matches(str(name), list(names), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _show(args: Mapping) -> str:

@@ -44,6 +44,9 @@ def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
     """A client of `uri` and the id of experiment `name`, both created when missing."""
     from mlflow.exceptions import MlflowException
 
+    path = sqlite_file(uri)
+    if path is not None and not path.exists():
+        print(f"[lrchain] creating the store {path} (once, a few seconds)", flush=True)
     with _artifacts_rooted_in(launch_dir, uri), _store_lock(uri):
         try:
             client = connect(uri)
