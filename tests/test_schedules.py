@@ -208,6 +208,7 @@ def test_building_and_stepping_every_scheduler_warns_nothing():
             "milestones": [2],
         }
     )
+    trees.append({"compose": "pytorch", "chain": {"s": STEP, "p": PLATEAU, "c": LEAVES[-1][0]}})
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # only here, so a warning fails this test
         for tree in trees:
@@ -235,42 +236,6 @@ def test_uses_steps_when_any_node_counts_batches():
             schedule = build_schedule(tree, optimizer(), 4, 3)
             assert isinstance(schedule, Schedule)
             assert schedule.uses_steps is uses_steps, tree
-
-
-def test_a_tensor_lr_is_copied_never_shared():
-    def two_groups(second_lr: torch.Tensor) -> torch.optim.Optimizer:
-        first = {"params": [torch.zeros(1, requires_grad=True)]}
-        second = {"params": [torch.zeros(1, requires_grad=True)], "lr": second_lr}
-        return torch.optim.SGD([first, second], lr=LR, momentum=0.9)
-
-    reference = two_groups(torch.tensor(0.5))
-    scheduler = S.SequentialLR(
-        reference,
-        [S.LinearLR(reference, start_factor=0.1, total_iters=3), S.ExponentialLR(reference, 0.9)],
-        milestones=[3],
-    )
-    users = torch.tensor(0.5)
-    opt = two_groups(users)
-    tree = {
-        "sequence": {
-            "warm": {"type": "LinearLR", "start_factor": 0.1, "total_iters": "auto"},
-            "decay": EXP,
-        },
-        "milestones": [3],
-    }
-    schedule = build_schedule(tree, opt, 10, 1)
-    for epoch in range(10):
-        want = [float(g["lr"]) for g in reference.param_groups]
-        got = schedule.lrs()
-        assert all(type(lr) is float for lr in got)
-        assert got == want, f"epoch {epoch}"
-        assert [g["lr"] for g in opt.param_groups] == want
-        reference.step()
-        scheduler.step()
-        schedule.on_epoch_end()
-    assert users.item() == 0.5
-    per_epoch, _ = expected_lrs(EXP, torch.optim.SGD([torch.zeros(1)], lr=users), 5, 1)
-    assert all(type(lr) is float for lr in per_epoch) and users.item() == 0.5
 
 
 # the schedules of conf/sched/, as `lrchain preview all` lists them
@@ -322,6 +287,22 @@ MISTAKES = [
     ({"type": "StepLR", "step_size": 2, "interval": "batch"}, "sched.interval", "epoch, step"),
     ({"chain": {"a": STEP}, "type": "StepLR"}, "sched", "exactly one of"),
     (
+        {"sequence": {"a": EXP, "b": STEP}, "milestone": [2]},
+        "sched.milestone",
+        "a sequence takes no 'milestone' (did you mean 'milestones'?); allowed: name, interval",
+    ),
+    ({"chain": {"a": STEP}, "milestones": [2]}, "sched.milestones", "(a sequence has it)"),
+    (
+        {"type": "CyclicLR", "base_lr": [0.01, 0.02], "max_lr": 0.1},
+        "sched.base_lr",
+        "got [0.01, 0.02]; allowed: a number, or a list of 1 (one per param group)",
+    ),
+    (
+        {"type": "StepLR", "step_size": 3, "last_epoch": 4},
+        "sched.last_epoch",
+        "lrchain counts the steps, and a resumed run restores them",
+    ),
+    (
         {"type": "CosineAnnealingLR", "T_max": "auto", "eta_min": "auto"},
         "sched.eta_min",
         "got 'auto'; allowed: 'auto' for T_max",
@@ -348,6 +329,13 @@ STATE_TREES = {
         "milestones": [4],
     },
     "onecycle": {"type": "OneCycleLR", "interval": "step", "max_lr": 0.3, "total_steps": "auto"},
+    "pytorch_chain": {
+        "compose": "pytorch",
+        "chain": {
+            "cos": {"type": "CosineAnnealingLR", "T_max": "auto", "eta_min": 0.01},
+            "s": STEP,
+        },
+    },
     "chain_plateau": {
         "chain": {
             "exp": EXP,

@@ -7,12 +7,21 @@ from typing import Any
 
 import torch
 
+from lrchain.errors import did_you_mean
 from lrchain.schedules.checks import check_increasing, fail
 from lrchain.schedules.leaves import build_leaf
-from lrchain.schedules.tree import ChainNode, Schedule, SequenceNode, simulate
+from lrchain.schedules.tree import ChainNode, Schedule, SequenceNode, shadow_optimizer, simulate
 
 INTERVALS = ("epoch", "step")
 KINDS = ("type", "chain", "sequence")  # a schedule node has exactly one of these keys
+NODE_KEYS = {
+    "chain": ("name", "interval", "chain", "compose"),
+    "sequence": ("name", "interval", "sequence", "milestones"),
+}
+COMPOSE = {
+    "multiply": "the members' factors multiply",
+    "pytorch": "each member steps the rate the ones before it left, as ChainedScheduler",
+}
 
 
 class _Context:
@@ -54,8 +63,11 @@ def expected_lrs(
     return simulate(schedule, epochs, steps_per_epoch, metrics)
 
 
-def _build(sched: Any, path: str, ctx: _Context, window: int, interval: str):
-    """The node for `sched`, which lasts `window` batches and inherits `interval`."""
+def _build(sched: Any, path: str, ctx: _Context, window: int, interval: str, shadow=None):
+    """The node for `sched`, which lasts `window` batches and inherits `interval`.
+
+    A leaf drives its own shadow optimizer, or `shadow` when it shares one with its chain.
+    """
     if not isinstance(sched, Mapping):
         raise fail(
             path, f"got {sched!r}; allowed: a schedule (a mapping with type, chain or sequence)"
@@ -70,17 +82,25 @@ def _build(sched: Any, path: str, ctx: _Context, window: int, interval: str):
             f"found {kinds or 'none'}; allowed: exactly one of type (a torch scheduler),"
             " chain (factors multiply) or sequence (members in turn)",
         )
-    if "milestones" in sched and kinds[0] == "chain":
-        raise fail(
-            f"{path}.milestones", "a chain has no milestones; allowed: milestones of a sequence"
-        )
     if kinds[0] == "type":
-        return build_leaf(sched, path, ctx.optimizer, ctx.ticks(window, interval), interval)
+        length = ctx.ticks(window, interval)
+        return build_leaf(sched, path, ctx.optimizer, length, interval, shadow)
+    _check_node_keys(sched, kinds[0], path)
     members = _members(sched, kinds[0], path)
     if kinds[0] == "chain":
-        built = [_build(s, f"{path}.chain.{k}", ctx, window, interval) for k, s in members]
-        return ChainNode(built, ctx.base_lrs)
+        return _build_chain(sched, members, path, ctx, window, interval)
     return _build_sequence(sched, members, path, ctx, window, interval)
+
+
+def _check_node_keys(sched: Mapping, kind: str, path: str) -> None:
+    allowed = NODE_KEYS[kind]
+    for key in sched:
+        if key not in allowed:
+            owner = next((k for k, keys in NODE_KEYS.items() if key in keys), None)
+            hint = f" (a {owner} has it)" if owner else did_you_mean(key, allowed)
+            raise fail(
+                f"{path}.{key}", f"a {kind} takes no {key!r}{hint}; allowed: {', '.join(allowed)}"
+            )
 
 
 def _members(sched: Mapping, key: str, path: str) -> list[tuple[str, Any]]:
@@ -94,6 +114,25 @@ def _members(sched: Mapping, key: str, path: str) -> list[tuple[str, Any]]:
     if not items:
         raise fail(f"{path}.{key}", f"an empty {key}; allowed: at least one member")
     return items
+
+
+def _build_chain(sched, members, path, ctx, window, interval) -> ChainNode:
+    compose = sched.get("compose", "multiply")
+    if compose not in COMPOSE:
+        allowed = ", ".join(f"{k} ({v})" for k, v in COMPOSE.items())
+        raise fail(f"{path}.compose", f"got {compose!r}; allowed: {allowed}")
+    shadow = shadow_optimizer(ctx.optimizer) if compose == "pytorch" else None
+    built = []
+    for key, member in members:
+        where = f"{path}.chain.{key}"
+        if shadow is not None and not (isinstance(member, Mapping) and "type" in member):
+            raise fail(
+                where,
+                "compose: pytorch steps torch schedulers on one optimizer, as ChainedScheduler"
+                " does; allowed: leaves (a mapping with type) as its members",
+            )
+        built.append(_build(member, where, ctx, window, interval, shadow))
+    return ChainNode(built, ctx.base_lrs, compose)
 
 
 def _build_sequence(sched, members, path, ctx, window, interval) -> SequenceNode:

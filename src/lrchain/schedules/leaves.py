@@ -35,13 +35,26 @@ PER_GROUP = ("base_lr", "max_lr", "min_lr", "base_momentum", "max_momentum")  # 
 CALLABLES = ("scale_fn",)  # arguments that take a Python function: a config may not name one
 LEAF_KEYS = ("name", "interval", "type", "monitor")  # lrchain's own keys; the rest are arguments
 MOVES_MOMENTUM = ("OneCycleLR", "CyclicLR")
-NOT_ARGUMENTS = ("self", "optimizer", "last_epoch", "verbose")  # lrchain supplies or forbids them
+NOT_ARGUMENTS = {  # torch's arguments that lrchain supplies or forbids, and why
+    "self": "",
+    "optimizer": "lrchain passes the run's optimizer",
+    "last_epoch": "lrchain counts the steps, and a resumed run restores them from its checkpoint",
+    "verbose": "PyTorch deprecated it",
+}
 
 
 def build_leaf(
-    sched: Mapping, path: str, optimizer: torch.optim.Optimizer, length: int, interval: str
+    sched: Mapping,
+    path: str,
+    optimizer: torch.optim.Optimizer,
+    length: int,
+    interval: str,
+    shadow: torch.optim.Optimizer | None = None,
 ) -> LeafNode:
-    """The leaf `sched` (a mapping with `type`); `length` is what `auto` means, in `interval`s."""
+    """The leaf `sched` (a mapping with `type`); `length` is what `auto` means, in `interval`s.
+
+    Its scheduler drives `shadow`, or a shadow of its own, never `optimizer` itself.
+    """
     name = sched["type"]
     if name not in SCHEDULERS:
         raise fail(
@@ -61,7 +74,7 @@ def build_leaf(
         raise fail(
             f"{path}.monitor", f"{name} watches no metric; allowed: monitor on ReduceLROnPlateau"
         )
-    shadow = shadow_optimizer(optimizer)
+    shadow = shadow or shadow_optimizer(optimizer)
     try:
         scheduler = scheduler_class(shadow, **args)
     except (ValueError, TypeError) as err:
@@ -79,6 +92,11 @@ def _check_arguments(
     allowed = [p for p in params if p not in NOT_ARGUMENTS]
     args = {}
     for key, value in given.items():
+        if NOT_ARGUMENTS.get(key):
+            raise fail(
+                f"{path}.{key}",
+                f"{NOT_ARGUMENTS[key]}, so a config cannot set it; allowed: {', '.join(allowed)}",
+            )
         if key not in allowed:
             own = "interval, monitor" if name == "ReduceLROnPlateau" else "interval"
             raise fail(

@@ -1,9 +1,11 @@
 """The runtime of a schedule tree: leaves drive torch schedulers, nodes combine their rates.
 
 A leaf drives one `torch.optim.lr_scheduler` object on a shadow optimizer that mirrors the
-real one's param groups; a chain multiplies its members' factors (as `ChainedScheduler`); a
-sequence hands over to the next member at each milestone, which starts from its own step 0
-(as `SequentialLR`). Nodes nest to any depth. Each node says whether it steps per batch.
+real one's param groups; a chain multiplies its members' factors (each member's rate over the
+base rate), or, with `compose: pytorch`, steps its leaves in turn on one shared shadow, exactly
+as `ChainedScheduler`; a sequence hands over to the next member at each milestone, which starts
+from its own step 0 (as `SequentialLR`). Nodes nest to any depth. Each node says whether it
+steps per batch.
 """
 
 from __future__ import annotations
@@ -87,10 +89,14 @@ class LeafNode:
 
 
 class ChainNode:
-    """Members stepped together; their factors over the base learning rates multiply."""
+    """Members stepped together; their factors over the base learning rates multiply.
 
-    def __init__(self, members: list, base_lrs: list[float]):
-        self.members, self.base_lrs = members, base_lrs
+    With `compose="pytorch"` the members are leaves sharing one shadow optimizer: each steps
+    the rate the ones before it left, as `ChainedScheduler` does, and the last one's rate is it.
+    """
+
+    def __init__(self, members: list, base_lrs: list[float], compose: str = "multiply"):
+        self.members, self.base_lrs, self.compose = members, base_lrs, compose
         self.uses_steps = any(m.uses_steps for m in members)
 
     def on_event(self, kind: str, metrics: Metrics | None) -> None:
@@ -98,6 +104,8 @@ class ChainNode:
             member.on_event(kind, metrics)
 
     def values(self) -> list[float]:
+        if self.compose == "pytorch":
+            return self.members[-1].values()  # the shared shadow, as the last member left it
         factors = [1.0] * len(self.base_lrs)
         for member in self.members:
             factors = [
@@ -161,6 +169,7 @@ class Schedule:
     def __init__(self, root, optimizer: torch.optim.Optimizer):
         self.root, self.optimizer = root, optimizer
         self.uses_steps: bool = root.uses_steps
+        _unshare_tensor_rates(optimizer)
         self._apply()
 
     def on_batch_end(self) -> None:
@@ -177,7 +186,10 @@ class Schedule:
     def _apply(self) -> None:
         momenta = self.root.momenta()
         for i, (group, lr) in enumerate(zip(self.optimizer.param_groups, self.lrs(), strict=True)):
-            group["lr"] = lr
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)  # keep its type, as torch's schedulers do (compiled steps)
+            else:
+                group["lr"] = lr
             if momenta is not None:
                 group.update(momenta[i])
 
@@ -187,6 +199,17 @@ class Schedule:
     def load_state_dict(self, state: Mapping) -> None:
         self.root.load_state_dict(state["root"])
         self._apply()
+
+
+def _unshare_tensor_rates(optimizer: torch.optim.Optimizer) -> None:
+    """Give each group its own lr tensor: one shared by groups (an optimizer's default lr)
+    cannot hold a rate per group."""
+    seen = set()
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            if id(group["lr"]) in seen:
+                group["lr"] = group["lr"].detach().clone()
+            seen.add(id(group["lr"]))
 
 
 def simulate(
