@@ -1,4 +1,4 @@
-"""Section `compare`: `lrchain compare` on a sweep of 50 and of 500 logged runs."""
+"""Section `compare`: `lrchain compare` on sweeps of 50 and 500 logged runs (5 and 50 groups)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,15 @@ from harness import Plan, Row, Stat, empty_store, log, timed_run
 TITLE = "lrchain compare on 50 and 500 runs"
 
 
+SEEDS = 10  # runs per group: the fake sweep is groups x 10 seeds
+SCHEDS = ("step", "exp", "chain", "cosine", "poly")
+
+
 def fake_sweep(folder: Path, runs: int, epochs: int = 20) -> str:
     """A store in `folder` with a parent run and `runs` children of `epochs` epochs each.
 
-    Written with one log_batch a run rather than by training: only reading them back is timed.
+    runs / 10 groups (schedule x optim.lr) of 10 seeds, as `sched=... optim.lr=... seed=0,...,9`
+    logs them. Written with one log_batch a run rather than by training: only reading is timed.
     """
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param
@@ -36,19 +41,24 @@ def fake_sweep(folder: Path, runs: int, epochs: int = 20) -> str:
     experiment_id = client.create_experiment("lrchain")
     parent = client.create_run(experiment_id, run_name="sweep", tags={TAG_SWEEP: "true"})
     parent_id = parent.info.run_id
-    scheds = ("step", "exp", "chain")
     for i in range(runs):
-        sched = scheds[i % 3]
+        group, seed = divmod(i, SEEDS)
+        sched, lr = SCHEDS[group % len(SCHEDS)], 0.01 * (1 + group // len(SCHEDS))
         tags = {TAG_PARENT: parent_id, TAG_SCHED: sched}
-        run = client.create_run(experiment_id, run_name=f"{sched},seed={i}", tags=tags)
+        name = f"sched={sched},optim.lr={lr:g},seed={seed}"
+        run = client.create_run(experiment_id, run_name=name, tags=tags)
         now = int(time.time() * 1000)
         values = []
         for e in range(epochs):
-            lr, loss = 0.1 * 0.9**e, 2.0 / (e + 1 + i % 7)
-            for key, value in ((LR, lr), (TRAIN_LOSS, loss), (VAL_LOSS, loss * 1.1)):
+            loss = 2.0 / (e + 1 + group % 7) * (1 + 0.02 * ((seed * 7 + e) % 5))
+            for key, value in ((LR, lr * 0.9**e), (TRAIN_LOSS, loss), (VAL_LOSS, loss * 1.1)):
                 values.append(Metric(key, value, now, e))
             values += [Metric(VAL_ACC, 1 - loss / 3, now, e), Metric(EPOCH_SECONDS, 0.2, now, e)]
-        params = [Param("sched.name", sched), Param("seed", str(i))]
+        params = [
+            Param("sched.name", sched),
+            Param("optim.lr", f"{lr:g}"),
+            Param("seed", str(seed)),
+        ]
         client.log_batch(run.info.run_id, metrics=values, params=params)
         client.set_terminated(run.info.run_id, "FINISHED")
     client.set_terminated(parent_id, "FINISHED")
@@ -56,7 +66,8 @@ def fake_sweep(folder: Path, runs: int, epochs: int = 20) -> str:
 
 
 def compare_time(runs: int, reps: int, threads: int) -> Stat | str:
-    """Seconds of `python -m lrchain compare PARENT` on a sweep of `runs` runs; or why n/a."""
+    """Seconds of `python -m lrchain compare PARENT` on a sweep of `runs` runs, grouped by seed
+    (the default); or why n/a."""
     from lrchain.cli import COMMANDS
 
     if "compare" not in COMMANDS:
@@ -66,17 +77,24 @@ def compare_time(runs: int, reps: int, threads: int) -> Stat | str:
         args = ["-m", "lrchain", "compare", parent_id, "--out", f"{tmp}/out"]
         args += ["--tracking-uri", f"sqlite:///{tmp}/mlflow.db"]
         try:
-            return Stat([timed_run(args, Path(tmp), threads) for _ in range(reps)])
+            seconds = [timed_run(args, Path(tmp), threads) for _ in range(reps)]
         except RuntimeError as err:
             log(str(err))
             return "(compare failed)"
+        made = len((Path(tmp) / "out" / "groups.csv").read_text().splitlines()) - 1
+        if made != runs // SEEDS:
+            return f"(grouped into {made} groups, not {runs // SEEDS})"
+        return Stat(seconds)
 
 
 def rows(plan: Plan) -> list[Row]:
     result = []
     for runs in (50, 500):
         found = compare_time(runs, max(1, plan.sweep_reps), plan.threads)
-        row = Row(f"lrchain compare, {runs} runs x 20 epochs (s)", None)
+        groups = runs // SEEDS
+        row = Row(
+            f"lrchain compare, {runs} runs ({groups} groups x {SEEDS} seeds) x 20 epochs (s)", None
+        )
         if isinstance(found, Stat):
             row.ours = found
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ from conftest import clean_env, client_for, project, runs_of, train
 from lrchain.cli import main as lrchain
 
 pytestmark = pytest.mark.slow
-FILES = {"lr.png", "loss.png", "summary.csv", "summary.md"}
+RUN_FILES = {"lr.png", "loss.png", "summary.csv", "summary.md"}
+FILES = RUN_FILES | {"groups.png", "groups.csv", "groups.md"}
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -33,10 +35,10 @@ def best_losses(rows: list[dict[str, str]]) -> list[float]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    """Two sweeps in one store: step vs exp, and a good lr vs one that diverges."""
+    """Two sweeps in one store: step vs exp over two seeds, and a good lr vs one that diverges."""
     folder = tmp_path_factory.mktemp("compare") / "project"
     project(folder)
-    good = train(folder, "-m", "sched=step,exp", "trainer.epochs=2")
+    good = train(folder, "-m", "sched=step,exp", "seed=0,1", "trainer.epochs=2")
     bad = train(folder, "-m", "sched=exp", "optim.lr=0.05,1e20", "trainer.epochs=2", check=False)
     parents = [r for r in runs_of(folder) if r.data.tags.get("lrchain.sweep") == "true"]
     assert len(parents) == 2, [r.info.run_name for r in parents]
@@ -52,19 +54,64 @@ def test_sweep_end_stores_comparison_in_parent_and_sweep_folder(store, tmp_path)
         client.download_artifacts(parent.info.run_id, "comparison/summary.csv", tmp_path)
     )
     rows = read_rows(summary)
-    assert sorted(r["run_name"] for r in rows) == ["exp", "step"]
-    assert [r["status"] for r in rows] == ["FINISHED", "FINISHED"]
-    assert [r["epochs"] for r in rows] == ["2", "2"]
+    names = ["sched=exp,seed=0", "sched=exp,seed=1", "sched=step,seed=0", "sched=step,seed=1"]
+    assert sorted(r["run_name"] for r in rows) == names
+    assert {r["status"] for r in rows} == {"FINISHED"} and {r["epochs"] for r in rows} == {"2"}
     assert best_losses(rows) == sorted(best_losses(rows))
+    assert all(1 <= int(r["best_val_acc_epoch"]) <= 2 for r in rows)  # epochs count from 1
     final_lr = {r["sched"]: float(r["final_lr"]) for r in rows}
     assert final_lr == pytest.approx({"step": 0.1, "exp": 0.09})
 
     in_sweep_dir = store.folder / parent.data.params["sweep.dir"] / "comparison"
     assert {p.name for p in in_sweep_dir.iterdir()} == FILES
     assert (in_sweep_dir / "summary.csv").read_text() == summary.read_text()
-    assert "best_val_loss" in store.good.stdout
-    assert all(r["run_id"] in store.good.stdout for r in rows)
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+
+
+def test_sweep_end_groups_seeds_prints_verdicts_and_tags_the_runs(store):
+    parent = store.parents[0]
+    client = client_for(store.folder)
+    groups = read_rows(store.folder / parent.data.params["sweep.dir"] / "comparison/groups.csv")
+    assert sorted(g["group"] for g in groups) == ["sched=exp", "sched=step"]
+    assert [g["n"] for g in groups] == ["2", "2"] and groups[1]["test"] == "paired t"
+    assert float(groups[0]["best_val_loss_mean"]) <= float(groups[1]["best_val_loss_mean"])
+
+    out = store.good.stdout
+    assert re.search(r"\| sched +\| n +\| best val/loss +\| min–max +\|", out)
+    assert groups[1]["verdict"] in out and "a paired t-test over seeds" in out
+    assert max(len(line) for line in out[out.index("| sched") :].splitlines()[:4]) <= 100
+
+    metrics = client.get_run(parent.info.run_id).data.metrics
+    for g in groups:
+        name = g["label"]
+        assert metrics[f"{name}/n"] == 2
+        assert metrics[f"{name}/best_val_loss_mean"] == pytest.approx(
+            float(g["best_val_loss_mean"])
+        )
+    assert f"{groups[1]['label']}/best_val_loss_ci_low" in metrics
+    tags = {r.data.tags["lrchain.sched"]: r.data.tags["lrchain.group"] for r in children(store)}
+    assert tags == {"step": "sched=step", "exp": "sched=exp"}
+
+
+def children(store: SimpleNamespace) -> list:
+    parent_id = store.parents[0].info.run_id
+    return [r for r in runs_of(store.folder) if r.data.tags.get("mlflow.parentRunId") == parent_id]
+
+
+def test_compare_group_by_reproduces_the_sweeps_groups_from_the_store(store, tmp_path):
+    parent = store.parents[0]
+    uri = f"sqlite:///{store.folder / 'mlflow.db'}"
+    stored = store.folder / parent.data.params["sweep.dir"] / "comparison"
+    assert compare(uri, tmp_path / "sched", parent.info.run_id, "--group-by", "sched") == 0
+    for name in ("groups.csv", "groups.md"):
+        assert (tmp_path / "sched" / name).read_text() == (stored / name).read_text()
+    assert compare(uri, tmp_path / "runs", parent.info.run_id, "--group-by", "none") == 0
+    assert {p.name for p in (tmp_path / "runs").iterdir()} == RUN_FILES
+    by_acc = tmp_path / "acc"
+    assert compare(uri, by_acc, parent.info.run_id, "--metric", "best_val_acc") == 0
+    rows = read_rows(by_acc / "groups.csv")
+    assert float(rows[0]["best_val_acc_mean"]) >= float(rows[1]["best_val_acc_mean"])
+    assert rows[1]["metric"] == "best_val_acc"
 
 
 def test_failed_child_is_listed_with_its_status(store, tmp_path):
@@ -82,7 +129,14 @@ def test_failed_child_is_listed_with_its_status(store, tmp_path):
     assert good["run_name"] == "optim.lr=0.05" and good["epochs"] == "2"
     assert failed["epochs"] == "0" and failed["best_val_loss"] == ""
     assert client.get_run(failed["run_id"]).data.tags["lrchain.diverged"] == "true"
-    assert "FAILED" in store.bad.stdout
+    assert "FAILED" in store.bad.stdout  # one run per group: the table of runs is printed
+    groups = read_rows(
+        Path(client.download_artifacts(parent.info.run_id, "comparison/groups.csv", tmp_path))
+    )
+    assert [(g["group"], g["n"], g["left_out"]) for g in groups] == [
+        ("optim.lr=0.05", "1", "0"),
+        ("optim.lr=1e+20", "0", "1"),
+    ]
 
 
 def test_compare_by_parent_id_uses_the_store_of_the_current_folder(store):
@@ -108,7 +162,7 @@ def test_compare_by_experiment_and_by_run_ids_across_sweeps(store, tmp_path):
     every = tmp_path / "all"
     assert compare(uri, every, "--experiment", "lrchain") == 0
     rows = read_rows(every / "summary.csv")
-    assert len(rows) == 4  # the children of both sweeps, not their parents
+    assert len(rows) == 6  # the children of both sweeps, not their parents
     assert best_losses(rows) == sorted(best_losses(rows)) and rows[-1]["status"] == "FAILED"
     assert {p.name for p in every.iterdir()} == FILES
 
@@ -125,6 +179,11 @@ def test_compare_by_experiment_and_by_run_ids_across_sweeps(store, tmp_path):
         (["0123456789abcdef"], "run '0123456789abcdef' not found at sqlite:///"),
         (["--experiment", "nope"], "no experiment 'nope' in this store; allowed: Default, lrchain"),
         (["--runs", "zzz"], "run 'zzz' not found"),
+        (["--experiment", "lrchain", "--group-by", "shed"], "--group-by: no run has a param or"),
+        (
+            ["--experiment", "lrchain", "--metric", "loss"],
+            "--metric: unknown figure 'loss'; allowed",
+        ),
     ],
 )
 def test_compare_names_what_it_cannot_find(store, tmp_path, capsys, args, message):

@@ -20,17 +20,19 @@ from conftest import ROOT, clean_env, project, train
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-COMPARISON = {f"comparison/{name}" for name in ("lr.png", "loss.png", "summary.csv", "summary.md")}
+FILES = ("lr.png", "loss.png", "summary.csv", "summary.md", "groups.png", "groups.csv", "groups.md")
+COMPARISON = {f"comparison/{name}" for name in FILES}
+SCHEDS = ("step", "exp", "chain")
 HISTORY = "/api/2.0/mlflow/metrics/get-history"
 ML_VIEW = "workflowType=machine_learning"  # the UI's "Model training" view, not its GenAI one
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A launch folder where `python train.py -m sched=step,exp,chain` ran."""
+    """A launch folder where `python train.py -m sched=step,exp,chain seed=0,1` ran, 4 epochs."""
     folder = tmp_path_factory.mktemp("ui") / "project"
     project(folder)
-    train(folder, "-m", "sched=step,exp,chain", "trainer.epochs=2")
+    train(folder, "-m", "sched=step,exp,chain", "seed=0,1", "trainer.epochs=4")
     return folder
 
 
@@ -114,9 +116,10 @@ def sweep_runs(url: str) -> tuple[str, dict, list[dict]]:
 
 def test_rest_api_serves_the_sweep_its_lr_histories_and_comparison(server):
     _, parent, children = sweep_runs(server)
-    assert parent["info"]["run_name"] == "sched=step,exp,chain trainer.epochs=2"
+    assert parent["info"]["run_name"].startswith("sched=step,exp,chain seed=0,1 trainer.epochs=4 (")
     assert parent["info"]["status"] == "FINISHED"
-    assert sorted(r["info"]["run_name"] for r in children) == ["chain", "exp", "step"]
+    names = sorted(f"sched={s},seed={seed}" for s in SCHEDS for seed in (0, 1))
+    assert sorted(r["info"]["run_name"] for r in children) == names
 
     lrs = {}
     for run in children:
@@ -125,9 +128,12 @@ def test_rest_api_serves_the_sweep_its_lr_histories_and_comparison(server):
         lrs[run["info"]["run_name"]] = [
             m["value"] for m in sorted(history, key=lambda m: m["step"])
         ]
-    expected = {"step": [0.1, 0.1], "exp": [0.1, 0.09], "chain": [0.1, 0.09]}
-    assert lrs.keys() == expected.keys()
-    assert all(lrs[name] == pytest.approx(lr) for name, lr in expected.items()), lrs
+    expected = {
+        "step": [0.1, 0.1, 0.1, 0.05],
+        "exp": [0.1, 0.09, 0.081, 0.0729],
+        "chain": [0.1, 0.09, 0.081, 0.03645],
+    }
+    assert all(lr == pytest.approx(expected[name.split(",")[0][6:]]) for name, lr in lrs.items())
 
     parent_id = parent["info"]["run_id"]
     listed = get(server, "/api/2.0/mlflow/artifacts/list", run_id=parent_id, path="comparison")
@@ -144,9 +150,10 @@ def test_compare_reads_the_same_runs_through_the_server(server, tmp_path):
     _, parent, _ = sweep_runs(server)
     parent_id = parent["info"]["run_id"]
     assert lrchain(["compare", parent_id, "--tracking-uri", server, "--out", str(tmp_path)]) == 0
-    query = urllib.parse.urlencode({"run_uuid": parent_id, "path": "comparison/summary.csv"})
-    with urllib.request.urlopen(f"{server}/get-artifact?{query}") as response:
-        assert (tmp_path / "summary.csv").read_text() == response.read().decode()
+    for name in ("summary.csv", "groups.csv"):
+        query = urllib.parse.urlencode({"run_uuid": parent_id, "path": f"comparison/{name}"})
+        with urllib.request.urlopen(f"{server}/get-artifact?{query}") as response:
+            assert (tmp_path / name).read_text() == response.read().decode()
 
 
 @pytest.fixture
@@ -236,3 +243,62 @@ def test_browser_shows_the_sweep_and_its_comparison(server, browser, tmp_path):
     for run_id, name in ids.items():  # the rendered summary: a row per child, id then name
         row = cells.index(run_id)
         assert name in cells[row + 1].split(), cells[row : row + 3]
+
+
+def click(driver, css: str, text: str | None = None, timeout: float = 90) -> None:
+    """Click the first visible element matching `css` (whose text is `text`), once it shows."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def found(d):
+        for element in d.find_elements(By.CSS_SELECTOR, css):
+            if element.is_displayed() and (text is None or element.text == text):
+                return element
+        return False
+
+    element = WebDriverWait(driver, timeout, poll_frequency=0.5).until(found)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def escape(driver) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+
+
+def test_browser_groups_runs_by_schedule_with_their_average_metrics(server, browser, tmp_path):
+    """MLflow's own "Group by" on the param sched.name: a row per schedule, its runs averaged."""
+    from selenium.webdriver.common.by import By
+
+    experiment_id, _, children = sweep_runs(server)
+    browser.get(f"{server}/#/experiments/{experiment_id}?{ML_VIEW}")
+    page_text(browser, "matching runs")
+    for close in browser.find_elements(By.CSS_SELECTOR, "button[aria-label='Close']"):
+        if close.is_displayed():
+            close.click()  # the assistant panel covers the runs table
+    click(browser, "button[data-component-id*='groupbyselector']")
+    click(browser, "[role='menuitemcheckbox']", "sched.name")
+    page_text(browser, "Group by: sched.name")
+    escape(browser)
+    click(browser, "button[data-component-id*='columnselector']")
+    for column in ("val/loss", "val/acc", "Dataset", "Source", "Models"):  # shown, then hidden
+        click(browser, f"span[title='{column}']")
+    escape(browser)
+    page_text(browser, "val/loss", *(f"Group: {s}" for s in SCHEDS))
+    for sched in SCHEDS:  # fold each group to its one row
+        click(browser, f"div[row-id='param.sched.name.{sched}'] span[role='button']")
+
+    for sched in SCHEDS:
+        runs = [r for r in children if tags(r)["lrchain.sched"] == sched]
+        latest = [m["value"] for r in runs for m in r["data"]["metrics"] if m["key"] == "val/loss"]
+        rows = browser.find_elements(By.CSS_SELECTOR, f"div[row-id='param.sched.name.{sched}']")
+        text = "\n".join(row.text for row in rows).splitlines()
+        assert f"Group: {sched}" in text and str(len(runs)) in text, text
+        cell = f"div[row-id='param.sched.name.{sched}'] [col-id='metrics.`val/loss`']"
+        shown = float(browser.find_element(By.CSS_SELECTOR, cell).text)
+        assert shown == pytest.approx(sum(latest) / len(latest)), (sched, shown, latest)
+    browser.set_window_size(1320, 620)
+    shot = screenshot(browser, tmp_path / "group_by.png", "mlflow_group_by.png")
+    assert shot.stat().st_size > 10_000

@@ -6,12 +6,14 @@ import csv
 import io
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lrchain import store
+from lrchain import group_tables, grouped, store
 from lrchain.contract import CURVES, LR, TAG_SCHED, VAL_ACC, VAL_LOSS
 from lrchain.errors import ConfigError
+from lrchain.groups import group_runs, resolve_keys
 from lrchain.tables import markdown
 
 COLUMNS = (
@@ -61,7 +63,7 @@ def summarize(runs: Sequence, found: Mapping[str, Mapping[str, store.History]]) 
                 "final_val_loss": val_loss[-1][1] if val_loss else None,
                 "best_val_loss": min(losses) if losses else None,
                 "best_val_acc": best_acc[0],
-                "best_val_acc_epoch": best_acc[1],
+                "best_val_acc_epoch": None if best_acc[1] is None else best_acc[1] + 1,
                 "wall_seconds": (end - run.info.start_time) / 1000 if end else None,
             }
         )
@@ -90,23 +92,73 @@ def to_markdown(rows: Sequence[Mapping]) -> str:
 
 
 def _xy(history: store.History) -> tuple[list[int], list[float]]:
-    return [step for step, _ in history], [value for _, value in history]
+    """Epochs from 1 (MLflow's step is epoch - 1) and values."""
+    return [step + 1 for step, _ in history], [value for _, value in history]
 
 
-def write_comparison(client: Any, runs: Sequence, out: Path, title: str) -> list[dict]:
-    """Write lr.png, loss.png, summary.csv and summary.md of `runs` into `out`; return the rows."""
+@dataclass
+class Comparison:
+    """What a comparison wrote: a row per run, and the groups (None for `--group-by none`)."""
+
+    rows: list[dict]
+    groups: grouped.Grouped | None = None
+
+    def files(self) -> tuple[str, ...]:
+        return FILES + (grouped.FILES if self.groups else ())
+
+    def report(self) -> str:
+        """For the console: the groups and verdicts where seeds repeat, else the run table."""
+        if self.groups is not None and self.groups.replicated:
+            return group_tables.report(self.groups)
+        return to_markdown(self.rows)
+
+
+def write_comparison(
+    client: Any,
+    runs: Sequence,
+    out: Path,
+    title: str,
+    group_by: str | None = None,
+    metric: str = grouped.DEFAULT_METRIC,
+) -> Comparison:
+    """Per run: lr.png, loss.png, summary.csv, summary.md; per group (runs differing only in seed,
+    unless `group_by` names the keys; "none": no groups) groups.png, groups.csv, groups.md."""
     from lrchain.plots import plot_run_lrs, plot_run_metrics
 
     if not runs:
         raise ConfigError("no runs to compare")
+    grouped.check_metric(metric)
+    keys = resolve_keys(group_by, [r.data.params for r in runs])
     found = store.histories(client, [r.info.run_id for r in runs])
     rows = summarize(runs, found)
+    result = None
+    if keys is not None:
+        groups = group_runs([r.info.run_id for r in runs], [r.data.params for r in runs], keys)
+        result = grouped.build(grouped.records(runs, found), groups, metric)
     names = labels(runs)
     order = [row["run_id"] for row in rows]  # legend from best to worst
     series = {names[run_id]: {key: _xy(found[run_id][key]) for key in CURVES} for run_id in order}
+    colours = {names[run_id]: colour for run_id, colour in run_colours(rows, result).items()}
     out.mkdir(parents=True, exist_ok=True)
-    plot_run_lrs({name: s[LR] for name, s in series.items()}, out / "lr.png", title)
-    plot_run_metrics(series, CURVES[1:], out / "loss.png", title)
+    plot_run_lrs({name: s[LR] for name, s in series.items()}, out / "lr.png", title, colours)
+    plot_run_metrics(series, CURVES[1:], out / "loss.png", title, colours)
     (out / "summary.csv").write_text(to_csv(rows))
     (out / "summary.md").write_text(f"# {title}\n\n" + to_markdown(rows))
-    return rows
+    if result is not None:
+        grouped.write(result, found, out, title)
+    return Comparison(rows, result)
+
+
+def run_colours(rows: Sequence[Mapping], groups: grouped.Grouped | None) -> dict[str, str]:
+    """run id -> colour: its group's (seeds share one), else its schedule's, else its own."""
+    from lrchain.colours import colours_for
+
+    if groups is not None and groups.replicated:
+        by_label = grouped.group_colours(groups)
+        return {r: by_label[g.group.label] for g in groups.groups for r in g.group.run_ids}
+    scheds = [row["sched"] for row in rows]
+    names = (
+        scheds if all(scheds) and len(set(scheds)) == len(scheds) else [r["run_id"] for r in rows]
+    )
+    found = colours_for(names)
+    return {row["run_id"]: found[name] for row, name in zip(rows, names, strict=True)}

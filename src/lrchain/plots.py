@@ -1,52 +1,21 @@
-"""Figures of learning-rate curves; matplotlib is imported only when drawing."""
+"""Figures of a comparison of runs; matplotlib is imported only when drawing."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-
-def plot_lr_curves(
-    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: Path, title: str
-) -> Path:
-    """Draw each curve (x in epochs, lr) on a linear and a log axis side by side; save a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-    for name, (x, y) in curves.items():
-        for ax in axes:
-            ax.plot(x, y, label=name, linewidth=1.6, drawstyle="steps-post")
-    axes[0].set_title("learning rate")
-    axes[1].set_title("learning rate, log scale")
-    axes[1].set_yscale("log")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 Series = tuple[Sequence[float], Sequence[float]]  # x (epochs), y
 LEGEND_MAX = 30  # more runs than this: no legend, the figure would be all legend
 
 
-def _colours(n: int) -> list:
-    """Distinct colours for up to 20 lines, then a continuous map."""
-    import matplotlib
+def _colours(names: Sequence[str], given: Mapping[str, str] | None) -> list[str]:
+    """The colour of each name: as given, else lrchain.colours' own for the name."""
+    from lrchain.colours import colours_for
 
-    if n <= 10:
-        return [matplotlib.colormaps["tab10"](i) for i in range(n)]
-    if n <= 20:
-        return [matplotlib.colormaps["tab20"](i) for i in range(n)]
-    cmap = matplotlib.colormaps["viridis"]
-    return [cmap(i / (n - 1)) for i in range(n)]
+    given = given or {}
+    found = colours_for([name for name in names if name not in given])
+    return [given[name] if name in given else found[name] for name in names]
 
 
 def _style(n_points: int, n_lines: int) -> dict:
@@ -59,7 +28,9 @@ def _legend(ax, n: int) -> None:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
-def plot_run_lrs(curves: Mapping[str, Series], path: Path, title: str) -> Path:
+def plot_run_lrs(
+    curves: Mapping[str, Series], path: Path, title: str, colours: Mapping[str, str] | None = None
+) -> Path:
     """The logged lr of each run per epoch, one labelled line each, on a log axis; save a PNG."""
     import matplotlib
 
@@ -68,11 +39,9 @@ def plot_run_lrs(curves: Mapping[str, Series], path: Path, title: str) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
-    for colour, (name, (x, y)) in zip(_colours(len(curves)), curves.items(), strict=True):
-        style = _style(len(x), len(curves))
+    for colour, (name, (x, y)) in zip(_colours(list(curves), colours), curves.items(), strict=True):
+        style = _style(len(x), len(curves))  # a marker per epoch: the last epoch's lr shows too
         ax.plot(x, y, label=name, color=colour, drawstyle="steps-post", **style)
-        if len(x):  # epoch e trains at lr[e] until e + 1
-            ax.plot([x[-1], x[-1] + 1], [y[-1], y[-1]], color=colour, linewidth=style["linewidth"])
     ax.set_yscale("log", nonpositive="mask")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
@@ -87,7 +56,11 @@ def plot_run_lrs(curves: Mapping[str, Series], path: Path, title: str) -> Path:
 
 
 def plot_run_metrics(
-    runs: Mapping[str, Mapping[str, Series]], keys: Sequence[str], path: Path, title: str
+    runs: Mapping[str, Mapping[str, Series]],
+    keys: Sequence[str],
+    path: Path,
+    title: str,
+    colours: Mapping[str, str] | None = None,
 ) -> Path:
     """One panel per metric key (e.g. train/loss, val/loss, val/acc), one colour per run."""
     import matplotlib
@@ -98,7 +71,7 @@ def plot_run_metrics(
 
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys) + 1.5, 3.8), layout="constrained")
     axes = list(axes) if len(keys) > 1 else [axes]
-    for colour, (name, series) in zip(_colours(len(runs)), runs.items(), strict=True):
+    for colour, (name, series) in zip(_colours(list(runs), colours), runs.items(), strict=True):
         for ax, key in zip(axes, keys, strict=True):
             x, y = series.get(key, ([], []))
             ax.plot(x, y, label=name, color=colour, **_style(len(x), len(runs)))
@@ -115,3 +88,70 @@ def plot_run_metrics(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+Banded = tuple[
+    Sequence[float], Sequence[float], Sequence[float], Sequence[float]
+]  # x, mean, min, max
+BAND_ALPHA = 0.18  # light enough that eight overlapping bands stay readable
+
+
+def plot_group_bands(
+    groups: Mapping[str, Mapping[str, Banded]],
+    keys: Sequence[str],
+    colours: Mapping[str, str],
+    path: Path,
+    title: str,
+    note: str,
+) -> Path:
+    """A panel per metric key; per group its mean line over a shaded band; one legend for all."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    rows = (len(keys) + 1) // 2
+    fig, axes = plt.subplots(
+        rows, 2, figsize=(11.5, 3.2 * rows + 0.7), layout="constrained", squeeze=False
+    )
+    for name, curves in groups.items():
+        for ax, key in zip(axes.flat, keys, strict=False):
+            x, mean, low, high = curves.get(key, ([], [], [], []))
+            steps = {"step": "post"} if key == "lr" else {}
+            draw = {"drawstyle": "steps-post"} if key == "lr" else {}
+            colour = colours[name]
+            ax.fill_between(x, low, high, color=colour, alpha=BAND_ALPHA, linewidth=0, **steps)
+            ax.plot(x, mean, color=colour, linewidth=1.8, label=name, **draw)
+    for ax, key in zip(axes.flat, keys, strict=False):
+        ax.set_title(key)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3, which="both")
+        if key == "lr" or "loss" in key:
+            ax.set_yscale("log", nonpositive="mask")
+        elif _zoom_on_the_end(ax, [c[key] for c in groups.values() if key in c]):
+            ax.set_title(f"{key} (y axis: the last three quarters)")
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.set_visible(False)
+    if 0 < len(groups) <= LEGEND_MAX:
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right upper", fontsize="small")
+    count = f"  ({len(groups)} groups)" if len(groups) > LEGEND_MAX else ""
+    fig.suptitle(f"{title}{count}\n{note}", fontsize="medium")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _zoom_on_the_end(ax, curves: Sequence[Banded]) -> bool:
+    """A rising metric (val/acc): the y axis from the lowest band after the first quarter."""
+    tails = [lo[len(lo) // 4 :] for _, _, lo, _ in curves if len(lo) >= 4]
+    highs = [v for _, _, _, hi in curves for v in hi]
+    if not tails or not highs:
+        return False
+    bottom, top = min(min(t) for t in tails), max(highs)
+    margin = 0.05 * (top - bottom) or 0.01
+    ax.set_ylim(bottom - margin, top + margin)
+    return True

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lrchain import comparison, store
+from lrchain import comparison, grouped, store
 from lrchain.errors import ConfigError, TrackingError
+from lrchain.statistics import FIGURES
 
-HELP = "compare logged runs: LR and loss figures and a summary table"
+HELP = "compare logged runs: figures and tables per run, and per group of seeds with verdicts"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +21,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", default="comparison", metavar="DIR", help="output folder (default: comparison)"
     )
+    parser.add_argument(
+        "--group-by",
+        metavar="KEY[,KEY]",
+        help="params or config groups whose runs form a group, seeds as replicates (default:"
+        " every param that differs between the runs except seed; 'none': one row per run)",
+    )
+    parser.add_argument(
+        "--metric",
+        default=grouped.DEFAULT_METRIC,
+        metavar="NAME",
+        help=f"rank groups by this and compare each with the best ({', '.join(FIGURES)};"
+        f" default: {grouped.DEFAULT_METRIC})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,13 +44,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         runs, title = _choose(client, args)
         out = Path(args.out)
-        rows = comparison.write_comparison(client, runs, out, title)
+        result = comparison.write_comparison(
+            client, runs, out, title, group_by=args.group_by, metric=args.metric
+        )
     except MlflowException as err:
         raise TrackingError(f"cannot read runs from {uri}: {err.message}") from None
-    print(comparison.to_markdown(rows), end="")
-    print(
-        f"wrote {', '.join(str(out / f) for f in comparison.FILES)} ({len(rows)} runs, from {uri})"
-    )
+    print(result.report(), end="")
+    groups = f" in {len(result.groups.groups)} groups" if result.groups else ""
+    written = ", ".join(str(out / f) for f in result.files())
+    print(f"wrote {written} ({len(result.rows)} runs{groups}, from {uri})")
     return 0
 
 
