@@ -32,7 +32,8 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A launch folder where `python train.py -m sched=step,exp,chain seed=0,1` ran, 4 epochs."""
     folder = tmp_path_factory.mktemp("ui") / "project"
     project(folder)
-    train(folder, "-m", "sched=step,exp,chain", "seed=0,1", "trainer.epochs=4")
+    proc = train(folder, "-m", "sched=step,exp,chain", "seed=0,1", "trainer.epochs=4")
+    (folder / "sweep.out").write_text(proc.stdout)  # what the user read, links included
     return folder
 
 
@@ -212,6 +213,32 @@ def screenshot(driver, path: Path, docs_name: str | None = None) -> Path:
         with Image.open(path) as image:
             image.convert("RGB").quantize(colors=64).save(ROOT / "docs" / docs_name, optimize=True)
     return path
+
+
+def printed_links(sweep: Path, server: str) -> tuple[str, str]:
+    """The two links the sweep printed at its end, pointed at this test's server."""
+    from lrchain.ui import LOCAL_UI
+
+    lines = (sweep / "sweep.out").read_text().splitlines()
+    runs = next(ln for ln in lines if ln.startswith("[lrchain] runs in MLflow's UI"))
+    curves = next(ln for ln in lines if ln.startswith("[lrchain] their learning rates side"))
+    return tuple(ln.rsplit(" ", 1)[1].replace(LOCAL_UI, server) for ln in (runs, curves))
+
+
+def test_the_links_printed_at_the_end_of_a_sweep_open_its_runs_and_lr_curves(
+    sweep, server, browser, tmp_path
+):
+    experiment_id, parent, children = sweep_runs(server)
+    runs_link, lr_link = printed_links(sweep, server)
+    assert ML_VIEW in runs_link  # the runs view, not MLflow 3's GenAI overview
+    browser.get(runs_link)
+    text = page_text(browser, parent["info"]["run_name"], "matching runs")
+    assert "Detect Issues" not in text
+    browser.get(lr_link)
+    names = [r["info"]["run_name"] for r in children]
+    text = page_text(browser, *names)  # one series per run of the sweep, in one chart
+    screenshot(browser, tmp_path / "lr_link.png", "mlflow_lr_link.png")
+    assert "lr" in text.split() and parent["info"]["run_name"] not in text
 
 
 def test_browser_shows_the_sweep_and_its_comparison(server, browser, tmp_path):

@@ -20,9 +20,17 @@ def runs_link(base: str, experiment_id: str) -> str:
 
 
 def metric_link(base: str, experiment_id: str, run_ids: Sequence[str], metric: str) -> str:
-    """One metric of several runs in one chart."""
-    runs = quote(json.dumps(list(run_ids), separators=(",", ":")))
+    """One metric of several runs in one chart, by step, on a log scale.
+
+    MLflow 3.17's metric page needs `plot_metric_keys` besides `metric` (without it: '"undefined"
+    is not valid JSON'); the browser test opens this link and finds every run's curve.
+    """
+
+    def encoded(value: object) -> str:
+        return quote(json.dumps(value, separators=(",", ":")))
+
     return (
-        f"{base}/#/metric?runs={runs}&metric={quote(json.dumps(metric))}"
-        f"&experiments={quote(json.dumps([experiment_id]))}"
+        f"{base}/#/metric?runs={encoded(list(run_ids))}&metric={encoded(metric)}"
+        f"&experiments={encoded([experiment_id])}&plot_metric_keys={encoded([metric])}"
+        "&x_axis=step&y_axis_scale=log&show_point=true"
     )
