@@ -9,7 +9,7 @@ setup: $(STAMP)
 # Re-install only when the project's dependencies change; a present .venv is kept.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,server]"
 	touch $(STAMP)
 
 sweep: setup

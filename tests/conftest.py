@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from servers import slurm_cluster, tracking_server  # noqa: F401  (fixtures: real servers)
 
 from lrchain.testing import clean_env
 from lrchain.testing import launch_folder as project

@@ -59,6 +59,80 @@ def _open_store(config: DictConfig) -> tuple[Any, str, str]:
     return client, experiment_id, uri
 
 
+def refuse_store_jobs_cannot_share(config: DictConfig) -> None:
+    """A SQLite file given to a launcher whose jobs may run on other hosts: one message, no job."""
+    from lrchain import store
+
+    launcher = config.hydra.launcher
+    try:
+        uri = store.resolve_uri(config.tracking.uri, Path(config.hydra.runtime.cwd))
+    except TrackingError:
+        return  # _open_store names what is wrong with the URI itself
+    if store.sqlite_file(uri) is None or runs_on_this_host(launcher):
+        return
+    choice = config.hydra.runtime.choices.get("hydra/launcher") or launcher.get("_target_")
+    raise SystemExit(
+        f"lrchain: tracking.uri: {uri} is a SQLite file, and hydra/launcher={choice} may run jobs"
+        " on other hosts, which cannot share it (SQLite's locks do not hold across hosts, even on"
+        " a shared filesystem); start a tracking server (mlflow server --host HOST --port PORT,"
+        " README: Beyond one machine) and pass tracking.uri=http://HOST:PORT, or keep the jobs"
+        " on this host (hydra/launcher=joblib or hydra/launcher=local)"
+    )
+
+
+def runs_on_this_host(launcher: Any) -> bool:
+    """Whether a Hydra launcher's config keeps every job on the launching host."""
+    target = str(launcher.get("_target_", ""))
+    if target.endswith((".BasicLauncher", ".JoblibLauncher", ".LocalLauncher")):
+        return True
+    if target.endswith(".RayLauncher"):  # a local Ray unless it joins a cluster's address
+        return launcher.get("ray", {}).get("init", {}).get("address") is None
+    return False  # SLURM, Ray on AWS, RQ workers, launchers lrchain does not know
+
+
+def waiting_for_sync(sweep: Path) -> list[Path]:
+    """The job folders of `sweep` (and the sweep itself) holding what the store did not take."""
+    from lrchain.spool import FOLDER
+
+    held = ("pending.jsonl", "last.pt", "status")  # what lrchain.spool.RunLog keeps on disk
+    found = [sweep / FOLDER, *sweep.glob(f"*/{FOLDER}")]
+    waiting = [f.parent for f in found if any((f / name).exists() for name in held)]
+    return sorted(waiting, key=lambda d: (d != sweep, int(d.name) if d.name.isdigit() else 0))
+
+
+def _keep_status(client: Any, run_id: str | None, status: str, sweep: Path) -> None:
+    """The parent's final status, kept in the sweep folder for `lrchain sync SWEEP_DIR`."""
+    from lrchain.spool import FOLDER, RunLog
+
+    if run_id is not None:
+        RunLog(client, run_id, "", sweep / FOLDER).end(status)
+
+
+def _print_unsynced(folders: list[Path], parent_id: str | None) -> None:
+    """Which folders `lrchain sync` must upload once the store answers again."""
+    if not folders:
+        return
+    commands = "".join(f"\n  lrchain sync {folder}" for folder in folders)
+    print(
+        f"[lrchain] {len(folders)} run(s) of this sweep ended while the store was unreachable;"
+        f" what it missed waits on disk. Once it answers, run:{commands}\n[lrchain] then"
+        f" `lrchain compare {parent_id}` compares them with nothing missing",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _sigterm_ends_like_ctrl_c() -> None:
+    """SIGTERM to the launching process ends the sweep as Ctrl-C does: its parent run KILLED."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 class SweepCallback(Callback):
     """Creates the store before a run, and a sweep's parent run before its first job."""
 
@@ -81,6 +155,7 @@ class SweepCallback(Callback):
         _open_store(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        refuse_store_jobs_cannot_share(config)  # first: before torch is imported, within a second
         from lrchain.provenance import code_tags
 
         self.client, experiment_id, uri = _open_store(config)
@@ -100,25 +175,37 @@ class SweepCallback(Callback):
         }
         (folder / SWEEP_FILE).write_text(json.dumps(info))
         atexit.register(self._end, "KILLED")  # Ctrl-C or a crash of the sweep itself
+        _sigterm_ends_like_ctrl_c()  # `kill`, or a scheduler stopping the launching process
         print(f"[lrchain] sweep {name!r}: parent run {self.parent_id} at {uri}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        failures = sorted(Path(config.hydra.sweep.dir).glob(f"**/{FAILURE_FILE}"))
+        from lrchain import store
+
+        # Jobs may have run on other hosts: what they left is read from the shared sweep folder.
+        folder = Path(config.hydra.sweep.dir)
+        failures = sorted(folder.glob(f"**/{FAILURE_FILE}"))
         failed = [path.read_text().splitlines()[0] for path in failures]
         parent_id = self.parent_id
-        self._compare(Path(config.hydra.sweep.dir) / "comparison")
-        self._end("FAILED" if failed else "FINISHED")
+        self._compare(folder / "comparison")
+        status = "FAILED" if failed else "FINISHED"
+        try:
+            self._end(status)
+        except store.unreachable():  # the parent's status waits in the sweep folder
+            _keep_status(self.client, parent_id, status, folder)
         _print_links(self.client, parent_id)
+        _print_unsynced(waiting_for_sync(folder), parent_id)
         if failed:
             print(f"[lrchain] {len(failed)} job(s) failed: {'; '.join(failed)}", file=sys.stderr)
             raise SystemExit(1)
 
     def _compare(self, out: Path) -> None:
-        """The children's figures and table into `out` and the parent's comparison/; never fatal."""
+        """The children's figures and tables, per run and per group of seeds, into `out` and the
+        parent's comparison/; the groups' summaries as parent metrics, a group tag on each child.
+        Never fatal."""
         if self.parent_id is None:
             return
         try:
-            from lrchain import comparison, store
+            from lrchain import comparison, grouped, store
             from lrchain.contract import COMPARISON_ARTIFACTS
 
             parent = self.client.get_run(self.parent_id)
@@ -126,13 +213,17 @@ class SweepCallback(Callback):
             if not children:
                 print("[lrchain] no comparison: no job of this sweep logged a run", flush=True)
                 return
-            rows = comparison.write_comparison(self.client, children, out, parent.info.run_name)
+            result = comparison.write_comparison(self.client, children, out, parent.info.run_name)
             self.client.log_artifacts(self.parent_id, str(out), COMPARISON_ARTIFACTS)
+            if result.groups is not None:
+                grouped.record(self.client, self.parent_id, result.groups)
         except Exception as err:  # the runs are logged already; a missing figure must not lose them
             reason = f"{type(err).__name__}: {err}"
             print(f"[lrchain] warning: no comparison made: {reason}", file=sys.stderr, flush=True)
             return
-        print(f"\n{comparison.to_markdown(rows)}[lrchain] comparison: {out}", flush=True)
+        replicated = result.groups is not None and result.groups.replicated
+        per_run = f" (one row per run: {out / 'summary.md'})" if replicated else ""
+        print(f"\n{result.report()}[lrchain] comparison: {out}{per_run}", flush=True)
 
     def _end(self, status: str) -> None:
         """End the parent run with `status`, once."""
