@@ -52,5 +52,5 @@ if __name__ == "__main__":
     try:
         check_first()
         main()
-    except KeyboardInterrupt:  # before a run exists (a run's own interruption says more)
-        sys.exit("lrchain: interrupted before any run was created; nothing was logged")
+    except KeyboardInterrupt:  # outside a run: start-up, or a sweep between its jobs
+        sys.exit("lrchain: interrupted; a run under way ends KILLED (lrchain resume RUN_ID)")

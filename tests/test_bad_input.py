@@ -99,8 +99,8 @@ def test_a_bad_value_of_any_key_in_conf_is_refused_before_a_run(group, key, valu
 
 # Mistakes as a user meets them on the command line: Hydra's own and lrchain's, one message each.
 MISTAKES = [
-    (["sched=nope"], "Available options in 'sched'"),
-    (["trainer.foo=1"], "Could not override 'trainer.foo'"),
+    (["sched=nope"], "lrchain: sched: no option 'nope'; allowed: chain, chain_plateau"),
+    (["trainer.foo=1"], "lrchain: trainer.foo: trainer has no key 'foo'; allowed: batch_size"),
     (["seed=abc"], "lrchain: seed: got 'abc'; allowed: a whole number"),
     (["optim.lr=nan"], "lrchain: optim.lr: got nan; allowed: a finite number above 0"),
     (["tracking.uri=ftp://example"], "lrchain: tracking.uri: got 'ftp://example'"),

@@ -155,6 +155,20 @@ def test_compare_by_parent_id_uses_the_store_of_the_current_folder(store):
     from_sweep = store.folder / parent.data.params["sweep.dir"] / "comparison" / "summary.csv"
     assert (out / "summary.csv").read_text() == from_sweep.read_text()
     assert "| step" in proc.stdout and "| exp" in proc.stdout
+    per_run = subprocess.run(
+        [sys.executable, "-m", "lrchain", "compare", parent.info.run_id, "--group-by", "none"],
+        cwd=store.folder,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    table = [line for line in per_run.stdout.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 4 and max(len(line) for line in table) <= 100  # a terminal's width
+    assert all(
+        line.split("|")[1].strip() in (r.info.run_id[:8] for r in runs_of(store.folder))
+        for line in table[2:]
+    )  # ids shortened as README shows them
 
 
 def test_compare_by_experiment_and_by_run_ids_across_sweeps(store, tmp_path):

@@ -91,6 +91,29 @@ def to_markdown(rows: Sequence[Mapping]) -> str:
     return markdown(COLUMNS, [[_cell(k, row[k]) for k in COLUMNS] for row in rows])
 
 
+# The console's run table: short ids (the whole id is in summary.md) and short headers, < 100 wide.
+CONSOLE = {
+    "run_id": "run id",
+    "run_name": "run",
+    "status": "status",
+    "epochs": "epochs",
+    "final_lr": "final lr",
+    "best_val_loss": "best val/loss",
+    "best_val_acc": "best val/acc",
+    "best_val_acc_epoch": "at epoch",
+    "wall_seconds": "wall s",
+}
+
+
+def to_console(rows: Sequence[Mapping]) -> str:
+    """The summary for a terminal: ids cut to 8 characters, as README shows them."""
+    cells = [
+        [_cell(k, row[k])[:8] if k == "run_id" else _cell(k, row[k]) for k in CONSOLE]
+        for row in rows
+    ]
+    return markdown(list(CONSOLE.values()), cells)
+
+
 def _xy(history: store.History) -> tuple[list[int], list[float]]:
     """Epochs from 1 (MLflow's step is epoch - 1) and values."""
     return [step + 1 for step, _ in history], [value for _, value in history]
@@ -110,7 +133,7 @@ class Comparison:
         """For the console: the groups and verdicts where seeds repeat, else the run table."""
         if self.groups is not None and self.groups.replicated:
             return group_tables.report(self.groups)
-        return to_markdown(self.rows)
+        return to_console(self.rows)
 
 
 def write_comparison(

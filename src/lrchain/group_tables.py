@@ -45,7 +45,7 @@ def precision(std: float, mean: float) -> int:
 
 def to_markdown(grouped: Grouped) -> str:
     """The groups as a Markdown table, the best first; min-max of the metric they are ranked by."""
-    bare = all(g.group.label == g.group.values[0] for g in grouped.groups)
+    bare = all(g.group.values and g.group.label == g.group.values[0] for g in grouped.groups)
     header = [grouped.keys[0] if len(grouped.keys) == 1 and bare else "group", "n"]
     for figure in st.FIGURES:
         header.append(HEADERS[figure])
