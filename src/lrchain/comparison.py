@@ -91,27 +91,32 @@ def to_markdown(rows: Sequence[Mapping]) -> str:
     return markdown(COLUMNS, [[_cell(k, row[k]) for k in COLUMNS] for row in rows])
 
 
-# The console's run table: short ids (the whole id is in summary.md) and short headers, < 100 wide.
+# The console's run table, under 100 columns: short ids and names, the columns a glance needs
+# (summary.md and summary.csv keep every column and whole ids and names).
 CONSOLE = {
     "run_id": "run id",
     "run_name": "run",
     "status": "status",
     "epochs": "epochs",
-    "final_lr": "final lr",
     "best_val_loss": "best val/loss",
     "best_val_acc": "best val/acc",
-    "best_val_acc_epoch": "at epoch",
     "wall_seconds": "wall s",
 }
+NAME_WIDTH = 20
 
 
 def to_console(rows: Sequence[Mapping]) -> str:
-    """The summary for a terminal: ids cut to 8 characters, as README shows them."""
-    cells = [
-        [_cell(k, row[k])[:8] if k == "run_id" else _cell(k, row[k]) for k in CONSOLE]
-        for row in rows
-    ]
-    return markdown(list(CONSOLE.values()), cells)
+    """The summary for a terminal: ids cut to 8 characters (as README shows them), names to 20."""
+    return markdown(list(CONSOLE.values()), [[_short(k, row[k]) for k in CONSOLE] for row in rows])
+
+
+def _short(key: str, value: Any) -> str:
+    text = _cell(key, value)
+    if key == "run_id":
+        return text[:8]
+    if key == "run_name" and len(text) > NAME_WIDTH:
+        return text[: NAME_WIDTH - 1] + "…"
+    return text
 
 
 def _xy(history: store.History) -> tuple[list[int], list[float]]:
