@@ -1,24 +1,31 @@
 """lrchain against plain PyTorch + MLflow code: throughput, logging, start-up, sweeps, compare.
 
-    .venv/bin/python benchmarks/bench.py            # the full table (`make bench`), < 15 min
+    .venv/bin/python benchmarks/bench.py            # the full table (`make bench`), about 15 min
     .venv/bin/python benchmarks/bench.py --quick    # fewer repetitions and epochs, to try it out
 
 Every figure is the median of several repetitions, shown as `median (min-max, n)`. Everything
-runs with the same number of intra-op threads, also passed to the subprocesses as OMP_NUM_THREADS:
-1 by default, because on a small machine shared with other work two OpenMP threads spin-wait on
-each other and timings swing by 10x or more (`--threads 0` takes torch's own default). Stores
-and launch folders are temporary folders under the system's temp folder, removed afterwards.
-Each section is a module beside this one; harness.py holds what they share.
+runs with the thread count a run gets by default (trainer.threads=auto: the cores this process
+may use) and passive OpenMP waiting, as train.py sets it; hand-written baselines get the same
+through OMP_NUM_THREADS and OMP_WAIT_POLICY, so that only the code differs (`--threads N` fixes
+the count for both). The `threads` section measures the thread policy itself. Stores and launch
+folders are temporary folders under the system's temp folder, removed afterwards. Each section
+is a module beside this one; harness.py holds what they share.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
+import checkpoints
 import compare_runs
+import killed
+import launchers
+import parallel_server
 import startup
 import sweeps
+import threads
 import throughput
 import tracking_cost
 from harness import ROOT, Plan, Row, load_average, log, machine, table
@@ -26,9 +33,14 @@ from harness import ROOT, Plan, Row, load_average, log, machine, table
 SECTIONS = {
     "engine": (throughput.TITLE, throughput.rows),
     "logging": (tracking_cost.TITLE, tracking_cost.rows),
+    "checkpoints": (checkpoints.TITLE, checkpoints.rows),
+    "threads": (threads.TITLE, threads.rows),
+    "server": (parallel_server.TITLE, parallel_server.rows),
+    "resume": (killed.TITLE, killed.rows),
     "startup": (startup.TITLE, startup.rows),
     "sweep": (sweeps.SWEEP_TITLE, sweeps.sweep_rows),
     "growth": (sweeps.GROWTH_TITLE, sweeps.growth_rows),
+    "launchers": (launchers.TITLE, launchers.rows),
     "compare": (compare_runs.TITLE, compare_runs.rows),
 }
 
@@ -39,8 +51,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="intra-op threads of every measurement (default 1; 0: torch's own default)",
+        default=0,
+        help="intra-op threads of every measurement (default 0: trainer.threads=auto, as a run)",
     )
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="measure only these sections")
     return parser.parse_args()
@@ -62,20 +74,23 @@ def measure(plan: Plan, keys: list[str], started: float) -> list[Row]:
 
 def main() -> None:
     args = arguments()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as train.py; read when torch loads
     import torch
 
     from lrchain import configs
+    from lrchain.build import resolve_threads
 
     default_threads = torch.get_num_threads()
-    threads = args.threads or default_threads
+    threads = resolve_threads(args.threads or "auto")
     torch.set_num_threads(threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     started, before = time.perf_counter(), machine(threads, default_threads)
     cfg = configs.plain(configs.compose([], ROOT / "conf"))  # the config train.py sees
+    cfg["trainer"]["threads"] = threads  # the runs made in this process
     if cfg["trainer"]["deterministic"]:  # as train.py runs by default, for both sides
         torch.use_deterministic_algorithms(True, warn_only=True)
     reps, sweep_reps, epochs = (3, 1, 5) if args.quick else (5, 2, 20)
-    plan = Plan(reps, sweep_reps, epochs, threads, device, cfg)
+    plan = Plan(reps, sweep_reps, epochs, threads, device, cfg, fixed=bool(args.threads))
     rows = measure(plan, args.only or list(SECTIONS), started)
 
     print(f"\nMachine: {before}")

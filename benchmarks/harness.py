@@ -73,9 +73,15 @@ class Plan:
     reps: int  # repetitions of the quick figures
     sweep_reps: int  # repetitions of the sweep figures
     epochs: int  # of the default sweep and of the logged run
-    threads: int
+    threads: int  # intra-op threads of every measurement (trainer.threads=auto resolved, or N)
     device: object
     cfg: dict
+    fixed: bool = False  # --threads N: lrchain's subprocesses get trainer.threads=N
+
+    @property
+    def thread_args(self) -> list[str]:
+        """The override a `train.py` subprocess needs for this plan's thread count."""
+        return [f"trainer.threads={self.threads}"] if self.fixed else []
 
 
 def table(rows: list[Row]) -> str:
@@ -92,6 +98,7 @@ def load_average() -> str:
 
 
 def machine(threads: int, default: int) -> str:
+    """The CPU, GPU, versions, threads and load, in one line."""
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -102,16 +109,17 @@ def machine(threads: int, default: int) -> str:
     gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"
     return (
         f"{cpu}, {os.cpu_count()} cores{gpu}; Python {platform.python_version()}, torch"
-        f" {torch.__version__}, {threads} intra-op thread(s) (torch's default here: {default});"
-        f" load average {load_average()}"
+        f" {torch.__version__}, {threads} intra-op thread(s) (torch's default here: {default}),"
+        f" OpenMP waits passive; load average {load_average()}"
     )
 
 
-def user_env(threads: int) -> dict[str, str]:
-    """A user's shell, with the bench's thread count (OpenMP reads it at start)."""
+def user_env(threads: int, **extra: str) -> dict[str, str]:
+    """A user's shell, with the bench's thread count and OpenMP waiting as lrchain's train.py
+    has it (read at start), so that hand-written baselines differ from lrchain in code only."""
     from lrchain.testing import clean_env  # imports torch: not before --help is answered
 
-    return clean_env(OMP_NUM_THREADS=str(threads))
+    return clean_env(OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE") | extra
 
 
 @functools.cache
@@ -141,9 +149,11 @@ def launch_folder(store: bool = True) -> Iterator[Path]:
         yield folder
 
 
-def timed_run(args: list[str], folder: Path, threads: int) -> float:
+def timed_run(
+    args: list[str], folder: Path, threads: int, env: dict[str, str] | None = None
+) -> float:
     """Wall seconds of `python ARGS` in `folder`; raises with its output tail when it fails."""
-    env = user_env(threads)
+    env = env or user_env(threads)
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, *args], cwd=folder, env=env, capture_output=True, text=True

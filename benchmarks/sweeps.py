@@ -37,7 +37,8 @@ def sweep_rows(plan: Plan) -> list[Row]:
     """The default sweep end to end, split into its epochs (train + eval) and everything else."""
     ours, base = [], []
     for _ in range(plan.sweep_reps):
-        ours.append(sweep(["sched=step,exp,chain", f"trainer.epochs={plan.epochs}"], plan.threads))
+        overrides = ["sched=step,exp,chain", f"trainer.epochs={plan.epochs}", *plan.thread_args]
+        ours.append(sweep(overrides, plan.threads))
         base.append(plain("step,exp,chain", "0", plan.epochs, plan.threads))
     figure = f"default sweep, 3 jobs x {plan.epochs} epochs, end to end (s)"
     walls = Stat([w for w, _ in ours]), Stat([w for w, _ in base])
@@ -59,6 +60,7 @@ def growth_rows(plan: Plan) -> list[Row]:
         got = {}
         for n, seeds in sizes.items():
             overrides = ["sched=step,exp,chain", f"seed={seeds}", "trainer.epochs=1"]
+            overrides += plan.thread_args
             got[n] = (
                 sweep(overrides, plan.threads),
                 plain("step,exp,chain", seeds, 1, plan.threads),

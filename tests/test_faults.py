@@ -153,14 +153,53 @@ def test_a_server_that_stops_mid_run_loses_nothing_after_sync(folder):
         assert "does not answer" in out and "lrchain sync" in out
         run_dirs = list(folder.glob("outputs/**/lrchain-run"))
         assert len(run_dirs) == 1 and (run_dirs[0] / "pending.jsonl").exists()
+        assert (
+            run_dirs[0] / "last.pt"
+        ).exists()  # checkpointed when the spool began, and at the end
 
         server = start_server(folder, port)
+        assert client.get_run(run_id).info.status == "RUNNING"  # the store has not got it all
         synced = lrchain(folder, "sync", str(run_dirs[0].parent))
         assert synced.returncode == 0, synced.stdout + synced.stderr
-        assert client.get_run(run_id).info.status == "FINISHED"
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED"
         for key in ("lr", "train/loss", "val/loss"):
             steps = sorted(m.step for m in client.get_metric_history(run_id, key))
-            assert steps == list(range(12)), key
+            assert steps == list(range(12)), key  # none missing, none twice
+        assert store.get_checkpoint(client, run_id, run.info.artifact_uri)["epoch"] == 11
         assert not (run_dirs[0] / "pending.jsonl").exists()
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.slow
+def test_a_server_away_mid_run_and_back_before_the_end_gets_every_epoch_once(folder):
+    """Writes fail mid-run (the server stops); they wait on disk, and the run's end sends them
+    when the server is back: FINISHED, each epoch once, no sync needed."""
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_server(folder, port)
+    try:
+        args = ("sched=exp", "trainer.epochs=60", "trainer.batch_size=16", f"tracking.uri={uri}")
+        proc = start(folder, *args)
+        wait_for(proc, r"epoch +2/60")
+        stop_server(server)
+        wait_for(proc, r"does not answer")  # a write failed: it and later ones wait on disk
+        os.kill(proc.pid, signal.SIGSTOP)  # the run waits while the server comes back
+        server = start_server(folder, port)
+        os.kill(proc.pid, signal.SIGCONT)
+        out = proc.communicate(timeout=300)[0]
+        assert proc.returncode == 0, out
+        assert "has not got everything" not in out  # the end sent what waited on disk
+        assert not list(folder.glob("outputs/**/lrchain-run/pending.jsonl"))
+
+        from mlflow import MlflowClient
+
+        client = MlflowClient(uri)
+        run = client.get_run(newest_run_id(client))
+        assert run.info.status == "FINISHED"
+        for key in ("lr", "train/loss", "val/loss", "val/acc"):
+            steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
+            assert steps == list(range(60)), key
     finally:
         stop_server(server)

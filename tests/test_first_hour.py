@@ -147,3 +147,17 @@ def test_preview_of_the_whole_catalog_reads_in_a_terminal_and_in_a_grid(tmp_path
 
     width, height = Image.open(tmp_path / "all.png").size
     assert height > 600 and width > 1000  # a grid of panels, not one crowded pair of axes
+
+
+def test_a_run_ends_with_one_line_saying_what_it_reached():
+    from lrchain.progress import summary_line
+
+    history = [
+        {"epoch": e, "metrics": {"val/loss": loss, "val/acc": acc}}
+        for e, (loss, acc) in enumerate([(0.5, 0.8), (0.3, 0.9), (0.4, 0.9)])
+    ]
+    line = summary_line("chain", "abc123", history)
+    assert line == (
+        "[lrchain] chain (abc123) done: best val/loss 0.3000 at epoch 2,"
+        " best val/acc 0.9000 at epoch 2, 3 epochs"
+    )  # epochs counted from 1; the first epoch reaching the best accuracy

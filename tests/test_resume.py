@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 import signal
 import subprocess
 import sys
@@ -93,6 +95,88 @@ def test_resume_with_a_changed_config_is_refused_unless_allowed(folder):
     run = client_for(folder).get_run(run_id)
     assert run.data.tags["lrchain.resume_changes"] == "optim.momentum"
     assert run.info.status == "FINISHED"
+
+
+KILL_RUNS = {"chain": 10, "onecycle": 10}  # SIGKILLs per run; onecycle also logs lr_step
+FAST = ("trainer.epochs=80", "data.subset=256", "trainer.checkpoint_every=0.05")  # 4 batches
+EPOCH_LINE = re.compile(r"epoch +\d+/")
+
+
+def start(folder: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=folder,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def kill_at_random(proc: subprocess.Popen, ready: str, rng: random.Random) -> None:
+    """SIGKILL `proc` at a random instant of its first 0-4 epochs after it prints `ready`."""
+    lines, epochs, marks = [], rng.randint(0, 4), []
+    for line in proc.stdout:
+        lines.append(line)
+        if marks and EPOCH_LINE.search(line) or not marks and re.search(ready, line):
+            marks.append(time.monotonic())
+            if len(marks) > epochs:
+                break
+    else:
+        raise AssertionError(f"ended before its kill:\n{''.join(lines)}")
+    epoch = marks[-1] - marks[-2] if len(marks) > 1 else 0.05
+    time.sleep(rng.uniform(0, min(epoch, 1.0)))  # anywhere in the epoch: training, writes
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+
+
+def assert_prefix(folder: Path, run_id: str, reference: str, whole: bool = False) -> None:
+    """The run's store holds the first epochs of `reference` (all of them if `whole`), each once."""
+    epochs = len(history(folder, run_id, "lr"))
+    per_batch = len(history(folder, reference, "lr_step")) // len(history(folder, reference, "lr"))
+    for key in (*COMPARED, "lr_step"):
+        got, want = history(folder, run_id, key), history(folder, reference, key)
+        assert got == (want if whole else want[: epochs * (per_batch if key == "lr_step" else 1)])
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_instants_then_resume_loses_no_step_and_repeats_none(tmp_path):
+    """20 SIGKILLs at random instants (training, checkpoint writes, a resume re-running logged
+    epochs): after each, the store holds a prefix of the uninterrupted run, each step once;
+    after the last resume, the whole of it."""
+    folder = project(tmp_path)
+    train(folder, "-m", f"sched={','.join(KILL_RUNS)}", *FAST)
+    children = [r for r in runs_of(folder) if "mlflow.parentRunId" in r.data.tags]
+    reference = {r.data.tags["lrchain.sched"]: r.info.run_id for r in children}
+    rng = random.Random(14)
+    for sched, kills in KILL_RUNS.items():
+        kill_at_random(start(folder, "train.py", f"sched={sched}", *FAST), r"epoch +1/", rng)
+        run_id = newest_run_id(client_for(folder))
+        assert_prefix(folder, run_id, reference[sched])
+        for _ in range(kills - 1):
+            kill_at_random(start(folder, "-m", "lrchain", "resume", run_id), r"resumes ", rng)
+            assert_prefix(folder, run_id, reference[sched])
+        done = resume(folder, run_id)
+        assert done.returncode == 0, done.stdout + done.stderr
+        run = client_for(folder).get_run(run_id)
+        assert run.info.status == "FINISHED"
+        assert "lrchain.resume_diverged_epoch" not in run.data.tags  # a CPU re-computes exactly
+        assert_prefix(folder, run_id, reference[sched], whole=True)
+
+
+@pytest.mark.slow
+def test_a_resume_with_changes_keeps_the_logged_epochs_and_tags_where_they_differ(folder):
+    proc = start_train(folder, "sched=exp", f"trainer.epochs={EPOCHS}")
+    run_id = kill_after_epoch(proc, folder, 3)  # no checkpoint yet: every epoch is re-run
+    logged = history(folder, run_id, "val/loss")
+    done = resume(folder, run_id, "optim.lr=0.05", "--allow-changes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = client_for(folder).get_run(run_id)
+    assert run.data.tags["lrchain.resume_diverged_epoch"] == "0"
+    assert "differs from the logged one" in done.stderr
+    after = history(folder, run_id, "val/loss")
+    assert [s for s, _ in after] == list(range(EPOCHS))
+    assert after[: len(logged)] == logged  # what was logged stays as it was
 
 
 WRITER = """

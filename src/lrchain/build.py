@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,17 @@ class Parts:
     generator: torch.Generator  # the order of training batches
     rngs: dict[str, torch.Generator]  # every random stream a resume must continue
     amp: bool  # bfloat16 autocast (CUDA); otherwise exact float32
+    threads: int  # torch's intra-op threads: float sums differ in the last bits between counts
 
 
-def build(config: dict[str, Any], launch_dir: Path) -> Parts:
-    """Everything a run needs, from a checked config; data files are found from `launch_dir`."""
+def build(config: dict[str, Any], launch_dir: Path, threads: int | None = None) -> Parts:
+    """Everything a run needs, from a checked config; data files are found from `launch_dir`.
+
+    Trains on `threads` intra-op threads; None: as `trainer.threads` says, for a job alone here.
+    """
     trainer, seed = config["trainer"], config["seed"]
+    threads = threads or resolve_threads(trainer.get("threads", "auto"))
+    torch.set_num_threads(threads)
     device = pick_device(trainer["device"])
     torch.manual_seed(seed)
     if trainer["deterministic"]:
@@ -60,7 +67,27 @@ def build(config: dict[str, Any], launch_dir: Path) -> Parts:
         generator=generator,
         rngs=rngs,
         amp=trainer["precision"] == "auto" and device.type == "cuda",
+        threads=threads,
     )
+
+
+def resolve_threads(setting: int | str, jobs_at_once: int = 1) -> int:
+    """`auto`: the cores this process may use, shared by the jobs running at once on this host.
+
+    At least 1; a number is taken as it is. OMP_NUM_THREADS is not consulted: joblib's workers
+    inherit one it sets itself, and a count the user wants is `trainer.threads=N`.
+    """
+    if setting != "auto":
+        return int(setting)
+    return max(1, usable_cores() // max(1, jobs_at_once))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a cpuset or taskset narrows them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on macOS or Windows
+        return os.cpu_count() or 1
 
 
 def pick_device(name: str) -> torch.device:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lrchain.errors import TrackingError
 
@@ -15,18 +16,44 @@ if TYPE_CHECKING:
 
 
 def state(parts: Parts, history: list[dict]) -> dict:
-    """Everything needed to continue after the last epoch of `history`, as plain tensors."""
+    """Everything needed to continue after the last epoch of `history`, as plain tensors.
+
+    A copy on the CPU that training never changes: it can be written while training goes on,
+    or after an interruption in the middle of the next epoch.
+    """
     import torch
 
-    return {
-        "epoch": history[-1]["epoch"],
-        "model": parts.model.state_dict(),
-        "optimizer": parts.optimizer.state_dict(),
-        "schedule": parts.schedule.state_dict(),
-        "rngs": {name: g.get_state() for name, g in parts.rngs.items()},
-        "torch_rng": torch.get_rng_state(),
-        "history": history,
-    }
+    return _copy(
+        {
+            "epoch": history[-1]["epoch"],
+            "model": parts.model.state_dict(),
+            "optimizer": parts.optimizer.state_dict(),
+            "schedule": parts.schedule.state_dict(),
+            "rngs": {name: g.get_state() for name, g in parts.rngs.items()},
+            "torch_rng": torch.get_rng_state(),
+            "history": history,
+        }
+    )
+
+
+def _copy(value: Any) -> Any:
+    """`value` with its tensors copied to the CPU and its containers new (metadata kept)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, OrderedDict):  # a module's state_dict, with the versions it loads by
+        copied = OrderedDict((key, _copy(item)) for key, item in value.items())
+        if hasattr(value, "_metadata"):
+            copied._metadata = value._metadata  # type: ignore[attr-defined]
+        return copied
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_copy(item) for item in value)
+    return value
 
 
 def restore(parts: Parts, saved: dict) -> list[dict]:

@@ -25,6 +25,9 @@ TAG_DIVERGED_EPOCH = "lrchain.diverged_epoch"
 TAG_REPRODUCED_FROM = "lrchain.reproduced_from"
 TAG_RESUME_CHANGES = "lrchain.resume_changes"
 TAG_PARAMS_TRUNCATED = "lrchain.params_truncated"
+TAG_THREADS = "lrchain.threads"  # the intra-op threads the run trained with
+TAG_RESUME_DIVERGED_EPOCH = "lrchain.resume_diverged_epoch"  # first re-run epoch unlike the logged
+TAG_GROUP = "lrchain.group"  # a sweep's child: its group, the params it shares with its seeds
 
 # Artifacts of a run (paths inside its artifact root).
 CONFIG_ARTIFACT = "config/config.yaml"
@@ -33,3 +36,5 @@ EXPECTED_ARTIFACT = "lr_expected.csv"
 CHECKPOINT_ARTIFACT = "checkpoint/last.pt"
 ERROR_ARTIFACT = "error.txt"
 COMPARISON_ARTIFACTS = "comparison"  # a sweep's parent run: figures and tables
+# A sweep's parent run also holds each group's summary as metrics at step 0:
+# GROUP/n, GROUP/FIGURE_{mean,std,min,max}, GROUP/METRIC_{diff,ci_low,ci_high} (lrchain.grouped).

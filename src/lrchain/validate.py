@@ -65,6 +65,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "trainer.deterministic": (_flag, "true or false"),
     "trainer.checkpoint": (_flag, "true or false"),
+    "trainer.checkpoint_every": (_number(0), "a number of seconds of at least 0 (0: every epoch)"),
+    "trainer.threads": (
+        lambda v: v == "auto" or _whole(1)(v),
+        "auto (the cores this process may use / jobs running at once) or a whole number >= 1",
+    ),
     "trainer.precision": (_one_of(PRECISIONS), ", ".join(PRECISIONS)),
     "trainer.compile": (_flag, "true or false"),
     "data.name": (_one_of(DATASETS), ", ".join(DATASETS)),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 from lrchain import store
 from lrchain.commands import add_run_arguments
-from lrchain.contract import TAG_REPRODUCED_FROM, TIMING
+from lrchain.contract import TAG_REPRODUCED_FROM, TAG_THREADS, TIMING
 
 HELP = "re-run a logged run from its config and compare the numbers"
 PROVENANCE = ("lrchain.version", "lrchain.git_commit", "lrchain.git_dirty", "lrchain.torch")
@@ -75,17 +76,71 @@ def run(args: argparse.Namespace) -> int:
     config = apply_overrides(logged_config(client, args.run_id), args.overrides)
     for warning in version_warnings(original.data.tags):
         print(f"[lrchain] warning: {warning}")
+    threads, why = same_threads(original.data.tags.get(TAG_THREADS), config)
     launch = Launch(
         launch_dir=Path.cwd(),
         overrides=args.overrides,
         tags={TAG_REPRODUCED_FROM: args.run_id},
         name=f"{original.info.run_name} (reproduced)",
         tracking_uri=uri,
+        threads=threads,
     )
+    changed = store.changed_keys(store.flatten(config), original.data.params)
     result = train(config, launch)
     rows = compare_histories(client, args.run_id, result.run_id)
     print(format_table(rows))
     agree = all(r["max_abs_diff"] == 0 for r in rows if r["compared"])
-    verdict = "agree bit for bit" if agree else "differ"
-    print(f"[lrchain] {args.run_id} and its re-run {result.run_id} {verdict}")
-    return 0 if agree else 1
+    if not agree and why:
+        print(f"[lrchain] why the numbers may differ: {why}")
+    return verdict(args.run_id, result.run_id, agree, changes(changed, original, config))
+
+
+def same_threads(recorded: str | None, config: dict[str, Any]) -> tuple[int | None, str | None]:
+    """The re-run's thread count: the recorded one; else None and why the numbers may differ.
+
+    Float sums differ in the last bits between thread counts, so a re-run on another count
+    need not agree bit for bit. A `trainer.threads=N` given on the command line wins.
+    """
+    from lrchain.build import resolve_threads, usable_cores
+
+    setting = config["trainer"].get("threads", "auto")
+    here = resolve_threads(setting)
+    why = None
+    if recorded is None:
+        why = (
+            f"the run did not record its thread count (made before lrchain recorded it); this"
+            f" re-run uses {here}, and float sums differ in the last bits between thread counts:"
+            " pass trainer.threads=N with the count it had"
+        )
+    elif setting != "auto" and here != int(recorded):
+        why = (
+            f"the run trained on {recorded} thread(s), this re-run on {here} (trainer.threads);"
+            " float sums differ in the last bits between thread counts"
+        )
+    if why is not None:
+        print(f"[lrchain] warning: {why}")
+        return None, why
+    cores = usable_cores()
+    slower = f" (more than the {cores} cores here: slower, same numbers)" * (int(recorded) > cores)
+    print(f"[lrchain] re-runs on {recorded} thread(s), as the run did{slower}")
+    return int(recorded), None
+
+
+def changes(keys: list[str], original: Any, config: dict[str, Any]) -> list[str]:
+    """`key: old -> new` for each param the re-run changed."""
+    now = store.flatten(config)
+    return [f"{k}: {original.data.params.get(k, '-')} -> {now.get(k, '-')}" for k in keys]
+
+
+def verdict(run_id: str, rerun_id: str, agree: bool, changed: list[str]) -> int:
+    """Say what the comparison means; 0: reproduced or changed on purpose, 1: not reproduced."""
+    if changed:
+        print(f"[lrchain] changed on purpose: {'; '.join(changed)}")
+        result = "agree even so" if agree else "differ, as the changes make them"
+        print(f"[lrchain] {run_id} and its re-run with changes {rerun_id} {result}")
+        return 0
+    if agree:
+        print(f"[lrchain] {run_id} and its re-run {rerun_id} agree bit for bit: reproduced")
+        return 0
+    print(f"[lrchain] {run_id} and its re-run {rerun_id} differ: NOT reproduced", file=sys.stderr)
+    return 1

@@ -8,7 +8,7 @@ from typing import Any
 
 from lrchain import store
 from lrchain.commands import add_run_arguments
-from lrchain.contract import TAG_RESUME_CHANGES
+from lrchain.contract import LR, TAG_RESUME_CHANGES, TAG_THREADS
 from lrchain.errors import ConfigError
 
 HELP = "continue an interrupted run from its last complete epoch"
@@ -57,12 +57,24 @@ def resume(
             f"resume: the config differs from the logged one in {', '.join(changed)}; MLflow"
             " keeps a run's params fixed: resume without changes, or pass --allow-changes"
         )
-    parts = build(config, launch_dir)
+    parts = build(config, launch_dir, recorded_threads(logged, changed))
     return complete(config, parts, reopen(client, logged, parts, changed, launch_dir))
 
 
+def recorded_threads(logged: Any, changed: list[str]) -> int | None:
+    """The thread count the run trained with, so re-run epochs compute the same; None: unknown."""
+    recorded = logged.data.tags.get(TAG_THREADS)
+    if recorded is None or "trainer.threads" in changed:
+        return None
+    return int(recorded)
+
+
 def reopen(client: Any, logged: Any, parts: Any, changed: list[str], launch_dir: Path) -> Any:
-    """Load the run's last checkpoint into `parts`, log the epochs the store missed; RUNNING."""
+    """Load the run's last checkpoint into `parts`, log the epochs the store missed; RUNNING.
+
+    Checkpoints come every `trainer.checkpoint_every` seconds, so the store may hold epochs
+    after the checkpoint: the run re-runs them and compares (lrchain.training.record).
+    """
     from lrchain import checkpoint
     from lrchain.training import Run, run_log
 
@@ -70,10 +82,18 @@ def reopen(client: Any, logged: Any, parts: Any, changed: list[str], launch_dir:
     saved = store.get_checkpoint(client, run_id, logged.info.artifact_uri)
     history = checkpoint.restore(parts, saved) if saved is not None else []
     store.relog_missed(client, run_id, history)
+    held = store.logged_points(client, run_id, logged.data.metrics.keys())
     if changed:
         client.set_tag(run_id, TAG_RESUME_CHANGES, ",".join(changed)[:5000])
     client.update_run(run_id, status="RUNNING")
     name = logged.info.run_name
-    print(f"[lrchain] resumes {name} ({run_id}) at {client.tracking_uri}", flush=True)
+    start = history[-1]["epoch"] + 1 if history else 0
+    again = len({step for step in held.get(LR, {}) if step >= start})
+    rerun = f", re-runs {again} logged epoch(s) to check them" if again else ""
+    print(
+        f"[lrchain] resumes {name} ({run_id}) at {client.tracking_uri} from epoch {start}"
+        f" on {parts.threads} thread(s){rerun}",
+        flush=True,
+    )
     log = run_log(client, run_id, None, launch_dir)
-    return Run(client, run_id, name, log, history=history, resumed=True)
+    return Run(client, run_id, name, log, history=history, resumed=True, logged=held)

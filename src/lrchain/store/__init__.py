@@ -20,16 +20,26 @@ from lrchain.store.reading import (
     sql_bulk_reader,
 )
 from lrchain.store.uri import DEFAULT_URI, add_uri_argument, resolve_uri, sqlite_file
-from lrchain.store.writing import log_epoch, relog_missed, start_run
+from lrchain.store.writing import (
+    Point,
+    epoch_points,
+    log_epoch,
+    log_points,
+    logged_points,
+    relog_missed,
+    start_run,
+)
 
 __all__ = [
     "DEFAULT_URI",
     "MAX_PARAM_VALUE",
     "History",
+    "Point",
     "add_uri_argument",
     "changed_keys",
     "children_of",
     "connect",
+    "epoch_points",
     "flatten",
     "get_checkpoint",
     "get_run",
@@ -37,6 +47,8 @@ __all__ = [
     "is_sweep",
     "local_artifact_dir",
     "log_epoch",
+    "log_points",
+    "logged_points",
     "logged_steps",
     "open_existing",
     "open_experiment",

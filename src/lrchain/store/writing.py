@@ -10,7 +10,6 @@ from typing import Any
 from lrchain.contract import LR_STEP, TAG_PARAMS_TRUNCATED
 from lrchain.errors import TrackingError
 from lrchain.store.params import MAX_PARAM_VALUE
-from lrchain.store.reading import logged_steps
 
 MAX_PARAMS_PER_CALL = 100  # MLflow's limit for one log_batch
 MAX_METRICS_PER_CALL = 1000
@@ -53,29 +52,55 @@ def start_run(
     return run_id
 
 
-def log_epoch(
-    client: Any, run_id: str, epoch: int, metrics: Mapping[str, float], step_lrs: Sequence[float]
-) -> None:
-    """One epoch's metrics at step=epoch, and per-batch `lr_step` at step=global batch index."""
+Point = tuple[str, int, float]  # (metric, step, value)
+
+
+def epoch_points(
+    epoch: int, metrics: Mapping[str, float], step_lrs: Sequence[float]
+) -> list[Point]:
+    """What one epoch logs: its metrics at step=epoch, per-batch `lr_step` at the global batch."""
+    first = epoch * len(step_lrs)
+    points = [(key, epoch, float(value)) for key, value in metrics.items()]
+    return points + [(LR_STEP, first + i, float(lr)) for i, lr in enumerate(step_lrs)]
+
+
+def log_points(client: Any, run_id: str, points: Sequence[Point]) -> None:
+    """Log `points`, a thousand per request, per-batch `lr_step` first.
+
+    A request is all or nothing; a process killed between two leaves part of the points in the
+    store, which `relog_missed` (and a resume) completes point by point, none twice.
+    """
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    entries = [Metric(k, float(v), now, epoch) for k, v in metrics.items()]
-    first = epoch * len(step_lrs)
-    entries += [Metric(LR_STEP, lr, now, first + i) for i, lr in enumerate(step_lrs)]
+    entries = [Metric(key, value, now, step) for key, step, value in points]
+    entries.sort(key=lambda m: m.key != LR_STEP)  # stable: lr_step first, then the epoch's
     for chunk in _chunks(entries, MAX_METRICS_PER_CALL):
         client.log_batch(run_id, metrics=chunk)
 
 
+def log_epoch(
+    client: Any, run_id: str, epoch: int, metrics: Mapping[str, float], step_lrs: Sequence[float]
+) -> None:
+    """One epoch's metrics at step=epoch, and per-batch `lr_step` at step=global batch index."""
+    log_points(client, run_id, epoch_points(epoch, metrics, step_lrs))
+
+
+def logged_points(client: Any, run_id: str, keys: Iterable[str]) -> dict[str, dict[int, float]]:
+    """What the store holds of the run's metrics `keys`: key -> step -> value."""
+    return {key: {m.step: m.value for m in client.get_metric_history(run_id, key)} for key in keys}
+
+
 def relog_missed(client: Any, run_id: str, epochs: Iterable[Mapping]) -> int:
-    """Log the epochs (`{epoch, metrics, step_lrs}`) the store lacks; how many were missing."""
-    logged = logged_steps(client, run_id)
-    sent = 0
-    for record in epochs:
-        if record["epoch"] not in logged:
-            log_epoch(client, run_id, record["epoch"], record["metrics"], record["step_lrs"])
-            sent += 1
-    return sent
+    """Log what the store lacks of `epochs` (`{epoch, metrics, step_lrs}`), each point once.
+
+    Returns how many of the epochs lacked something.
+    """
+    wanted = [epoch_points(r["epoch"], r["metrics"], r["step_lrs"]) for r in epochs]
+    logged = logged_points(client, run_id, {key for points in wanted for key, _, _ in points})
+    missing = [[p for p in points if p[1] not in logged[p[0]]] for points in wanted]
+    log_points(client, run_id, [p for points in missing for p in points])
+    return sum(1 for points in missing if points)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -1,0 +1,84 @@
+"""Speed without losing anything: threads that fit the machine, a prompt and clean exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import client_for, lrchain, newest_run_id, runs_of, train
+
+from lrchain.build import resolve_threads, usable_cores
+
+
+def test_auto_threads_share_the_cores_this_process_may_use_among_the_jobs_at_once():
+    cores = usable_cores()
+    assert resolve_threads("auto") == cores
+    assert resolve_threads("auto", jobs_at_once=2) == max(1, cores // 2)
+    assert resolve_threads("auto", jobs_at_once=10 * cores) == 1
+    assert resolve_threads(3, jobs_at_once=8) == 3  # a number is taken as it is
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_auto_threads_follow_a_narrowed_cpu_set():
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})  # as `taskset -c 0` or a container's cpuset
+        assert resolve_threads("auto") == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+@pytest.mark.slow
+def test_parallel_jobs_share_the_cores_and_record_their_threads(launch_dir):
+    train(
+        launch_dir,
+        "-m",
+        "seed=0,1",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=8",  # capped by the sweep's 2 jobs
+        "trainer.epochs=1",
+    )
+    children = [r for r in runs_of(launch_dir) if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 2
+    for run in children:
+        assert run.data.params["trainer.threads"] == "auto"
+        assert run.data.tags["lrchain.threads"] == str(max(1, usable_cores() // 2))
+
+
+@pytest.mark.slow
+def test_reproduce_uses_the_thread_count_the_run_recorded(launch_dir):
+    train(launch_dir, "trainer.epochs=2", "trainer.threads=1")
+    run_id = newest_run_id(client_for(launch_dir))
+    done = lrchain(launch_dir, "reproduce", run_id)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "re-runs on 1 thread(s), as the run did" in done.stdout
+    rerun = client_for(launch_dir).get_run(newest_run_id(client_for(launch_dir)))
+    assert rerun.data.tags["lrchain.threads"] == "1"
+
+
+EXITS = """
+import atexit, sys, threading, time
+from pathlib import Path
+from lrchain.job import exit_promptly
+marks = Path(sys.argv[1])
+def slow_writer():
+    time.sleep(0.3)
+    (marks / "thread").write_text("joined")
+threading.Thread(target=slow_writer).start()
+atexit.register(lambda: (marks / "atexit").write_text("ran"))
+print("flushed", end="")
+exit_promptly(3)
+"""
+
+
+def test_a_prompt_exit_still_joins_threads_runs_exit_handlers_and_flushes(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-c", EXITS, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 3
+    assert proc.stdout == "flushed"
+    assert (tmp_path / "thread").read_text() == "joined"
+    assert (tmp_path / "atexit").read_text() == "ran"
