@@ -28,7 +28,10 @@ def sweep(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("sweep")
     project(folder)
     proc = train(folder, "-m", "sched=step,exp,chain", "trainer.epochs=4")
-    assert "chain  epoch 4/4" in proc.stdout  # one progress line per epoch
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("epoch 4/4 ")]
+    assert sorted(ln.rsplit(" ", 1)[1] for ln in lines) == ["chain", "exp", "step"], proc.stdout
+    logs = sorted(folder.glob("multirun/*/*/*/train.log"))  # each job's lines, in its folder
+    assert len(logs) == 3 and all("epoch 4/4 " in log.read_text() for log in logs)
     return folder
 
 
