@@ -32,9 +32,9 @@ def busy(count: int) -> Iterator[None]:
 
 
 def run(plan: Plan, args: list[str], env: dict[str, str]) -> float:
-    """Wall seconds of `python train.py ARGS` (20 epochs) in a fresh launch folder."""
+    """Wall seconds of `python train.py ARGS trainer.epochs=20` in a fresh launch folder."""
     with launch_folder() as folder:
-        return timed_run(["train.py", f"trainer.epochs={plan.epochs}", *args], folder, 0, env)
+        return timed_run(["train.py", *args, f"trainer.epochs={plan.epochs}"], folder, 0, env)
 
 
 def policy_rows(plan: Plan) -> list[Row]:
