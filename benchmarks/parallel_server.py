@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -30,7 +28,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def mlflow_server(folder: Path) -> Iterator[str]:
     """A real `mlflow server` on 127.0.0.1 with a SQLite backend; stopped by its process group."""
-    from lrchain.testing import clean_env
+    from lrchain.testing import clean_env, stop_group
 
     port = free_port()
     server = subprocess.Popen(
@@ -55,12 +53,7 @@ def mlflow_server(folder: Path) -> Iterator[str]:
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_group(server)
 
 
 def count_rows(uri: str, epochs: int) -> tuple[int, int, int]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from conftest import lrchain, train
 
 from lrchain import store
 from lrchain.contract import CURVES, LR, TAG_PARENT, TAG_SWEEP
-from lrchain.testing import clean_env
+from lrchain.testing import clean_env, start_train, stop_group
 
 pytestmark = pytest.mark.slow
 JOBS = ["sched=step,exp", "seed=0,1"]  # 2 schedules x 2 seeds
@@ -73,27 +71,6 @@ def assert_complete(server, experiment: str, epochs: int) -> tuple:
     return parent, children
 
 
-def start(folder: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    """`python train.py ARGS` in the background, in its own process group."""
-    return subprocess.Popen(
-        [sys.executable, "train.py", *args],
-        cwd=folder,
-        env=env or clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """Stop a sweep this test started, with every job it started, by its process group."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGCONT)
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=120)
-
-
 def wait_until(condition, what: str, seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -136,7 +113,7 @@ def test_a_submitit_sweep_logs_every_job_to_the_team_server(tracking_server, lau
 def test_a_server_stopped_mid_sweep_loses_no_epoch_after_sync(tracking_server, launch_dir):
     epochs = 16  # the first batch must still be training when the server stops (~0.7 s an epoch)
     args = sweep(tracking_server, "outage", "hydra/launcher=local", f"trainer.epochs={epochs}")
-    proc = start(launch_dir, *args, "trainer.batch_size=16")
+    proc = start_train(launch_dir, *args, "trainer.batch_size=16")
     try:
         wait_until(lambda: logged(tracking_server, "outage", 2, step=0), "epoch 0 of jobs 0, 1")
         os.kill(proc.pid, signal.SIGSTOP)  # the second batch waits until the server is back
@@ -146,7 +123,7 @@ def test_a_server_stopped_mid_sweep_loses_no_epoch_after_sync(tracking_server, l
         os.kill(proc.pid, signal.SIGCONT)
         out = proc.communicate(timeout=600)[0]
     finally:
-        stop(proc)
+        stop_group(proc, 120)
         if not tracking_server.healthy():
             tracking_server.start()
     assert proc.returncode == 0, out
@@ -163,7 +140,7 @@ def test_a_job_stopped_by_sigterm_ends_killed_and_resumes_on_another_host(
 ):
     epochs, uri = 8, tracking_server.uri
     args = ["-m", "sched=exp", f"tracking.uri={uri}", "tracking.experiment=sigterm"]
-    proc = start(launch_dir, *args, "hydra/launcher=local", f"trainer.epochs={epochs}")
+    proc = start_train(launch_dir, *args, "hydra/launcher=local", f"trainer.epochs={epochs}")
     try:
         wait_until(lambda: logged(tracking_server, "sigterm", 1, step=1), "epoch 1")
         run_id = logged(tracking_server, "sigterm", 1, step=1)[0].info.run_id
@@ -172,7 +149,7 @@ def test_a_job_stopped_by_sigterm_ends_killed_and_resumes_on_another_host(
         os.kill(int(controller.name), signal.SIGTERM)
         out = proc.communicate(timeout=300)[0]
     finally:
-        stop(proc)
+        stop_group(proc, 120)
     assert proc.returncode != 0, out
     parent, _ = parent_and_children(tracking_server, "sigterm")
     assert parent.info.status not in ("FINISHED", "RUNNING")  # the sweep says it did not complete

@@ -25,6 +25,7 @@ from conftest import (
 )
 
 from lrchain import store
+from lrchain.testing import start_train, stop_group
 
 
 @pytest.fixture
@@ -50,18 +51,6 @@ def test_a_diverging_job_fails_alone_and_the_sweep_says_so(folder):
     assert parent.info.status == "FAILED"
 
 
-def start(folder: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "train.py", *args],
-        cwd=folder,
-        env=env or clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def wait_for(proc: subprocess.Popen, pattern: str) -> list[str]:
     """Read `proc`'s output until a line matches `pattern`; the lines read."""
     lines = []
@@ -75,7 +64,7 @@ def wait_for(proc: subprocess.Popen, pattern: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_ends_the_run_killed_with_its_checkpoint_intact(folder, sig):
-    proc = start(folder, "sched=exp", "trainer.epochs=200")
+    proc = start_train(folder, "sched=exp", "trainer.epochs=200")
     wait_for(proc, r"epoch +2/200")
     run_id = newest_run_id(client_for(folder))
     proc.send_signal(sig)
@@ -110,18 +99,8 @@ def start_server(folder: Path, port: int) -> subprocess.Popen:
                 return server
         except OSError:
             time.sleep(0.5)
-    stop_server(server)
+    stop_group(server)
     raise AssertionError("mlflow server did not start")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def test_an_unreachable_server_fails_fast_with_one_message(folder):
@@ -139,7 +118,7 @@ def test_a_server_that_stops_mid_run_loses_nothing_after_sync(folder):
     uri = f"http://127.0.0.1:{port}"
     server = start_server(folder, port)
     try:
-        proc = start(
+        proc = start_train(
             folder, "sched=exp", "trainer.epochs=12", "trainer.batch_size=16", f"tracking.uri={uri}"
         )
         wait_for(proc, r"epoch +2/12")
@@ -147,7 +126,7 @@ def test_a_server_that_stops_mid_run_loses_nothing_after_sync(folder):
 
         client = MlflowClient(uri)
         run_id = newest_run_id(client)
-        stop_server(server)
+        stop_group(server)
         out = proc.communicate(timeout=300)[0]
         assert proc.returncode == 0, out
         assert "does not answer" in out and "lrchain sync" in out
@@ -169,7 +148,7 @@ def test_a_server_that_stops_mid_run_loses_nothing_after_sync(folder):
         assert store.get_checkpoint(client, run_id, run.info.artifact_uri)["epoch"] == 11
         assert not (run_dirs[0] / "pending.jsonl").exists()
     finally:
-        stop_server(server)
+        stop_group(server)
 
 
 @pytest.mark.slow
@@ -181,9 +160,9 @@ def test_a_server_away_mid_run_and_back_before_the_end_gets_every_epoch_once(fol
     server = start_server(folder, port)
     try:
         args = ("sched=exp", "trainer.epochs=60", "trainer.batch_size=16", f"tracking.uri={uri}")
-        proc = start(folder, *args)
+        proc = start_train(folder, *args)
         wait_for(proc, r"epoch +2/60")
-        stop_server(server)
+        stop_group(server)
         wait_for(proc, r"does not answer")  # a write failed: it and later ones wait on disk
         os.kill(proc.pid, signal.SIGSTOP)  # the run waits while the server comes back
         server = start_server(folder, port)
@@ -202,4 +181,4 @@ def test_a_server_away_mid_run_and_back_before_the_end_gets_every_epoch_once(fol
             steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
             assert steps == list(range(60)), key
     finally:
-        stop_server(server)
+        stop_group(server)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from lrchain.provenance import SOURCE
@@ -21,3 +24,29 @@ def launch_folder(folder: Path) -> Path:
     (folder / "train.py").symlink_to(SOURCE / "train.py")
     (folder / "conf").symlink_to(SOURCE / "conf")
     return folder
+
+
+def start_train(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python train.py ARGS` in `folder`, in the background, leading its own process group."""
+    return subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=folder,
+        env=env or clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def stop_group(proc: subprocess.Popen, seconds: float = 30) -> None:
+    """Stop a process started in its own group, with all it started: SIGTERM, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGCONT)  # a stopped group would not act on SIGTERM
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
