@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,16 @@ def newest_run_id(client, experiment: str = "lrchain") -> str:
     runs = client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"])
     assert runs, f"no run in {experiment!r} at {client.tracking_uri}"
     return runs[0].info.run_id
+
+
+def kill_after_epoch(proc: subprocess.Popen, folder: Path, epoch: int) -> str:
+    """SIGKILL `proc` right after it reports `epoch` (1-based); the id of the run it left."""
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if f"epoch {epoch}/" in line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert any(f"epoch {epoch}/" in line for line in seen), "".join(seen)
+    return newest_run_id(client_for(folder))

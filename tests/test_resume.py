@@ -12,36 +12,23 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import clean_env, client_for, history, lrchain, newest_run_id, project, runs_of, train
+from conftest import (
+    clean_env,
+    client_for,
+    history,
+    kill_after_epoch,
+    lrchain,
+    newest_run_id,
+    project,
+    runs_of,
+    train,
+)
 
 from lrchain import checkpoint
+from lrchain.testing import start_train
 
 COMPARED = ("lr", "train/loss", "val/loss", "val/acc")
 EPOCHS = 8
-
-
-def start_train(folder: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "train.py", *args],
-        cwd=folder,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def kill_after_epoch(proc: subprocess.Popen, folder: Path, epoch: int) -> str:
-    """SIGKILL `proc` right after it reports `epoch` (1-based); the id of the run it left."""
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if f"epoch {epoch}/" in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert any(f"epoch {epoch}/" in line for line in seen), "".join(seen)
-    return newest_run_id(client_for(folder))
 
 
 def resume(folder: Path, run_id: str, *args: str) -> subprocess.CompletedProcess:

@@ -295,7 +295,7 @@ MISTAKES = [
     (
         {"type": "CyclicLR", "base_lr": [0.01, 0.02], "max_lr": 0.1},
         "sched.base_lr",
-        "got [0.01, 0.02]; allowed: a number, or a list of 1 (one per param group)",
+        "got [0.01, 0.02]; allowed: a number, or a list of 1 (one per param group; optim.head_lr",
     ),
     (
         {"type": "StepLR", "step_size": 3, "last_epoch": 4},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ from torch import nn
 
 from lrchain.data import Data, load_data, steps_per_epoch
 from lrchain.errors import ConfigError
-from lrchain.models import build_model, build_optimizer, scratch_optimizer
-from lrchain.schedules import Schedule, build_schedule, expected_lrs
+from lrchain.models import build_model, build_model_optimizer, scratch_optimizer
+from lrchain.param_groups import lr_keys, sched_for_groups
+from lrchain.schedules import Schedule, build_schedule, expected_group_lrs
 
 
 @dataclass
@@ -26,7 +28,7 @@ class Parts:
     compiled: nn.Module  # what the engine calls: `model`, or torch.compile(model)
     optimizer: torch.optim.Optimizer
     schedule: Schedule
-    expected: list[float]  # the lr of each epoch the schedule promises, before training
+    expected: dict[str, list[float]]  # per lr metric (lr, lr/head): each epoch's promised lr
     generator: torch.Generator  # the order of training batches
     rngs: dict[str, torch.Generator]  # every random stream a resume must continue
     amp: bool  # bfloat16 autocast (CUDA); otherwise exact float32
@@ -49,9 +51,10 @@ def build(config: dict[str, Any], launch_dir: Path, threads: int | None = None) 
     model = build_model(config["model"], data.shape, data.num_classes).to(device)
     model = model.to(memory_format=torch.channels_last)  # ~1.4x faster convolutions, CPU too
     data.channels_last()
-    optimizer = build_optimizer(config["optim"], model.parameters())
+    optimizer = build_model_optimizer(config["optim"], model)
     epochs, steps = trainer["epochs"], steps_per_epoch(len(data.train), trainer["batch_size"])
-    expected, _ = expected_lrs(config["sched"], scratch_optimizer(config["optim"]), epochs, steps)
+    sched = sched_for_groups(config["sched"], config["optim"])
+    expected, _ = expected_group_lrs(sched, scratch_optimizer(config["optim"]), epochs, steps)
     generator = torch.Generator().manual_seed(seed)
     rngs = {"batches": generator}
     if data.augment is not None:
@@ -62,13 +65,21 @@ def build(config: dict[str, Any], launch_dir: Path, threads: int | None = None) 
         model=model,
         compiled=torch.compile(model) if trainer["compile"] else model,
         optimizer=optimizer,
-        schedule=build_schedule(config["sched"], optimizer, epochs, steps),
-        expected=expected,
+        schedule=build_schedule(sched, optimizer, epochs, steps),
+        expected=dict(zip(lr_keys(optimizer), expected, strict=True)),
         generator=generator,
         rngs=rngs,
         amp=trainer["precision"] == "auto" and device.type == "cuda",
         threads=threads,
     )
+
+
+def expected_csv(expected: Mapping[str, Sequence[float]]) -> str:
+    """The `lr_expected.csv` artifact: a row per epoch, a column per lr metric (lr, lr/head)."""
+    rows = zip(*expected.values(), strict=True)
+    lines = [",".join(["epoch", *expected])]
+    lines += [",".join([str(e), *(repr(v) for v in row)]) for e, row in enumerate(rows)]
+    return "\n".join(lines) + "\n"
 
 
 def resolve_threads(setting: int | str, jobs_at_once: int = 1) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lrchain import statistics as st
-from lrchain.contract import CURVES, TAG_GROUP, TAG_SCHED, VAL_ACC, VAL_LOSS
+from lrchain.contract import CURVES, LR_HEAD, TAG_GROUP, TAG_SCHED, VAL_ACC, VAL_LOSS
 from lrchain.errors import ConfigError
 from lrchain.groups import SEED, Group, metric_prefixes
 
@@ -143,6 +143,8 @@ def write(grouped: Grouped, found: Mapping, out: Path, title: str) -> None:
         left = {r.run_id for r in g.left_out}
         runs = [found[run_id] for run_id in g.group.run_ids if run_id not in left]
         bands = {key: st.band([h.get(key, []) for h in runs]) for key in CURVES}
+        if any(h.get(LR_HEAD) for h in runs):  # the head's own group (optim.head_lr)
+            bands[LR_HEAD] = st.band([h.get(LR_HEAD, []) for h in runs])
         shown = legend_name(g)
         curves[shown] = {
             k: ([s + 1 for s in b.steps], b.mean, b.low, b.high) for k, b in bands.items()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
+
+from lrchain.param_groups import param_groups, scratch_groups
 
 
 def build_model(cfg: Mapping, shape: tuple[int, ...], num_classes: int) -> nn.Module:
@@ -58,8 +60,8 @@ def small_resnet18(channels: int, num_classes: int) -> nn.Module:
     return model
 
 
-def build_optimizer(cfg: Mapping, params) -> torch.optim.Optimizer:
-    """The optimizer named by `cfg['name']` over `params`."""
+def build_optimizer(cfg: Mapping, params: Iterable) -> torch.optim.Optimizer:
+    """The optimizer named by `cfg['name']` over `params` (tensors, or param groups)."""
     name, lr = cfg["name"], cfg["lr"]
     if name == "sgd":
         return torch.optim.SGD(
@@ -74,6 +76,11 @@ def build_optimizer(cfg: Mapping, params) -> torch.optim.Optimizer:
     )
 
 
+def build_model_optimizer(cfg: Mapping, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer over `model`: one param group, or body and head (`optim.head_lr`)."""
+    return build_optimizer(cfg, param_groups(cfg, model))
+
+
 def scratch_optimizer(cfg: Mapping) -> torch.optim.Optimizer:
-    """The configured optimizer over one empty tensor: drives a schedule without a model."""
-    return build_optimizer(cfg, [torch.zeros(0, requires_grad=True)])
+    """The configured optimizer and groups over empty tensors: drives a schedule without a model."""
+    return build_optimizer(cfg, scratch_groups(cfg))

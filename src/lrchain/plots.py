@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lrchain.contract import LR, LR_HEAD
+
 Series = tuple[Sequence[float], Sequence[float]]  # x (epochs), y
 LEGEND_MAX = 30  # more runs than this: no legend, the figure would be all legend
+HEAD_LINE = {"linestyle": "--", "label": "_nolegend_"}  # lr/head: its run's colour, dashed
 
 
 def _colours(names: Sequence[str], given: Mapping[str, str] | None) -> list[str]:
@@ -29,9 +32,16 @@ def _legend(ax, n: int) -> None:
 
 
 def plot_run_lrs(
-    curves: Mapping[str, Series], path: Path, title: str, colours: Mapping[str, str] | None = None
+    curves: Mapping[str, Series],
+    path: Path,
+    title: str,
+    colours: Mapping[str, str] | None = None,
+    heads: Mapping[str, Series] | None = None,
 ) -> Path:
-    """The logged lr of each run per epoch, one labelled line each, on a log axis; save a PNG."""
+    """The logged lr of each run per epoch, one labelled line each, on a log axis; save a PNG.
+
+    `heads`: per run with a head group of its own, its `lr/head`, dashed in the run's colour.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,10 +52,12 @@ def plot_run_lrs(
     for colour, (name, (x, y)) in zip(_colours(list(curves), colours), curves.items(), strict=True):
         style = _style(len(x), len(curves))  # a marker per epoch: the last epoch's lr shows too
         ax.plot(x, y, label=name, color=colour, drawstyle="steps-post", **style)
+        if name in (heads or {}):
+            ax.plot(*heads[name], color=colour, drawstyle="steps-post", **style, **HEAD_LINE)
     ax.set_yscale("log", nonpositive="mask")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("lr")
+    ax.set_ylabel("lr (dashed: lr/head)" if heads else "lr")
     ax.grid(alpha=0.3, which="both")
     _legend(ax, len(curves))
     ax.set_title(f"{title}  ({len(curves)} runs)" if len(curves) > LEGEND_MAX else title)
@@ -123,8 +135,12 @@ def plot_group_bands(
             colour = colours[name]
             ax.fill_between(x, low, high, color=colour, alpha=BAND_ALPHA, linewidth=0, **steps)
             ax.plot(x, mean, color=colour, linewidth=1.8, label=name, **draw)
+            if key == LR and LR_HEAD in curves:  # the head's own group, dashed
+                x, mean = curves[LR_HEAD][:2]
+                ax.plot(x, mean, color=colour, linewidth=1.4, **draw, **HEAD_LINE)
+    heads = any(LR_HEAD in curves for curves in groups.values())
     for ax, key in zip(axes.flat, keys, strict=False):
-        ax.set_title(key)
+        ax.set_title(f"{key} (dashed: {LR_HEAD})" if key == LR and heads else key)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3, which="both")

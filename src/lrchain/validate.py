@@ -88,6 +88,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.depth": (_whole(1), "a whole number of at least 1"),
     "optim.name": (_one_of(OPTIMIZERS), ", ".join(OPTIMIZERS)),
     "optim.lr": (_number(0, open_ends=True), "a finite number above 0"),
+    "optim.head_lr": (
+        _optional(_number(0, open_ends=True)),
+        "null (the head trains at optim.lr) or a finite number above 0",
+    ),
     "optim.momentum": (_number(0, 1), "a number from 0 to 1"),
     "optim.weight_decay": (_number(0), "a finite number of at least 0"),
     "optim.nesterov": (_flag, "true or false"),
@@ -141,11 +145,13 @@ def _check_schedule(config: Mapping[str, Any]) -> None:
     """The schedule tree (`sched.*`), checked by its builder on a throw-away optimizer."""
     from lrchain.data import steps_per_epoch
     from lrchain.models import scratch_optimizer
+    from lrchain.param_groups import sched_for_groups
     from lrchain.schedules import build_schedule
 
-    trainer = config["trainer"]
+    trainer, optim = config["trainer"], config["optim"]
     steps = steps_per_epoch(train_size(config["data"]), trainer["batch_size"])
-    build_schedule(config["sched"], scratch_optimizer(config["optim"]), trainer["epochs"], steps)
+    sched = sched_for_groups(config["sched"], optim)
+    build_schedule(sched, scratch_optimizer(optim), trainer["epochs"], steps)
 
 
 def _lookup(config: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:

@@ -9,7 +9,8 @@ from lrchain.catalog import train_size
 from lrchain.configs import compose, conf_dir, plain
 from lrchain.data import steps_per_epoch
 from lrchain.models import scratch_optimizer
-from lrchain.schedules import expected_lrs
+from lrchain.param_groups import HEAD, sched_for_groups
+from lrchain.schedules import expected_group_lrs
 
 HELP = "draw the learning-rate curves of schedules, without training"
 CLASSIC = ["step", "exp", "chain"]
@@ -45,16 +46,26 @@ def catalog() -> list[str]:
 
 
 def curves(names: list[str], overrides: list[str], epochs: int | None) -> dict[str, dict]:
-    """Per schedule: epoch and per-batch learning rates, and batches per epoch."""
+    """Per schedule and param group (`NAME`, and `NAME head` with optim.head_lr): epoch and
+    per-batch learning rates, and batches per epoch."""
     result = {}
     for name in names:
         config = plain(compose([f"sched={name}", *overrides]))
         n_epochs = epochs or config["trainer"]["epochs"]
         steps = steps_per_epoch(train_size(config["data"]), config["trainer"]["batch_size"])
         optimizer = scratch_optimizer(config["optim"])
-        per_epoch, per_step = expected_lrs(config["sched"], optimizer, n_epochs, steps)
-        result[name] = {"epoch": per_epoch, "step": per_step, "steps_per_epoch": steps}
+        sched = sched_for_groups(config["sched"], config["optim"])
+        per_epoch, per_step = expected_group_lrs(sched, optimizer, n_epochs, steps)
+        for group, (epoch_lrs, step_lrs) in enumerate(zip(per_epoch, per_step, strict=True)):
+            shown = name if group == 0 else f"{name} {HEAD}"
+            result[shown] = {"epoch": epoch_lrs, "step": step_lrs, "steps_per_epoch": steps}
     return result
+
+
+def head_of(shown: str) -> str | None:
+    """The schedule whose head curve `shown` is (`onecycle head`), else None."""
+    name, _, group = shown.rpartition(" ")
+    return name if group == HEAD and name else None
 
 
 def table(found: dict[str, dict], columns: int = 8) -> str:
@@ -86,18 +97,22 @@ def run(args: argparse.Namespace) -> int:
     if names == ["all"]:
         names = catalog()
     found = curves(names, args.overrides, args.epochs)
-    lines = {}
-    for name, c in found.items():
+    lines, heads = {}, {}
+    for shown, c in found.items():
         if c["step"]:
             steps = c["steps_per_epoch"]
-            lines[name] = ([1 + i / steps for i in range(len(c["step"]))], c["step"])
+            line = ([1 + i / steps for i in range(len(c["step"]))], c["step"])
         else:  # epoch e (from 1) trains at its lr from e to e + 1 on the axis
-            lines[name] = (list(range(1, len(c["epoch"]) + 1)), c["epoch"])
+            line = (list(range(1, len(c["epoch"]) + 1)), c["epoch"])
+        if head_of(shown):
+            heads[head_of(shown)] = line
+        else:
+            lines[shown] = line
     out = Path(args.out)
     out = out.with_suffix("") if out.suffix in (".png", ".csv") else out
     title = " vs ".join(names) if len(names) <= 4 else f"{len(names)} schedules"
     title += f"\n{' '.join(args.overrides)}" if args.overrides else ""
-    png = plot_lr_curves(lines, out.with_name(out.name + ".png"), title)
+    png = plot_lr_curves(lines, out.with_name(out.name + ".png"), title, heads)
     csv = write_csv(found, out.with_name(out.name + ".csv"))
     print(table(found))
     print(f"wrote {png} and {csv}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,10 @@ def resume(
     from lrchain.validate import validate
 
     run_id = logged.info.run_id
-    config = apply_overrides(logged_config(client, run_id), overrides)
+    before = logged_config(client, run_id)
+    config = apply_overrides(copy.deepcopy(before), overrides)  # it changes what it is given
     validate(config)
+    check_same_groups(before, config)
     changed = store.changed_keys(store.flatten(config), logged.data.params)
     if changed and not allow_changes:
         raise ConfigError(
@@ -59,6 +62,19 @@ def resume(
         )
     parts = build(config, launch_dir, recorded_threads(logged, changed))
     return complete(config, parts, reopen(client, logged, parts, changed, launch_dir))
+
+
+def check_same_groups(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """A checkpoint holds the run's param groups: a resume cannot add or drop the head's."""
+    from lrchain.param_groups import group_names, head_lr
+
+    if group_names(before["optim"]) != group_names(after["optim"]):
+        was, now = head_lr(before["optim"]), head_lr(after["optim"])
+        allowed = "null, as the run trained" if was is None else "a number above 0, as the run"
+        raise ConfigError(
+            f"optim.head_lr: got {now!r}, the run trained with {was!r}; a resume keeps the"
+            f" run's param groups (its checkpoint holds them); allowed: {allowed}"
+        )
 
 
 def recorded_threads(logged: Any, changed: list[str]) -> int | None:

@@ -10,7 +10,14 @@ import torch
 from lrchain.errors import did_you_mean
 from lrchain.schedules.checks import check_increasing, fail
 from lrchain.schedules.leaves import build_leaf
-from lrchain.schedules.tree import ChainNode, Schedule, SequenceNode, shadow_optimizer, simulate
+from lrchain.schedules.tree import (
+    ChainNode,
+    Schedule,
+    SequenceNode,
+    shadow_optimizer,
+    simulate,
+    simulate_groups,
+)
 
 INTERVALS = ("epoch", "step")
 KINDS = ("type", "chain", "sequence")  # a schedule node has exactly one of these keys
@@ -61,6 +68,18 @@ def expected_lrs(
     """
     schedule = build_schedule(sched, optimizer, epochs, steps_per_epoch)
     return simulate(schedule, epochs, steps_per_epoch, metrics)
+
+
+def expected_group_lrs(
+    sched: Mapping,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    steps_per_epoch: int,
+    metrics: Mapping[str, Sequence[float]] | None = None,
+) -> tuple[list[list[float]], list[list[float]]]:
+    """As `expected_lrs`, for every param group: a curve per group, per epoch and per batch."""
+    schedule = build_schedule(sched, optimizer, epochs, steps_per_epoch)
+    return simulate_groups(schedule, epochs, steps_per_epoch, metrics)
 
 
 def _build(sched: Any, path: str, ctx: _Context, window: int, interval: str, shadow=None):

@@ -65,7 +65,7 @@ def build_leaf(
     scheduler_class = getattr(lr_scheduler, name)
     monitor = sched.get("monitor")
     given = {k: v for k, v in sched.items() if k not in LEAF_KEYS}
-    groups = len(optimizer.param_groups)
+    groups = [g.get("name", f"group {i}") for i, g in enumerate(optimizer.param_groups)]
     args = _check_arguments(scheduler_class, given, path, length, interval, groups)
     if name == "ReduceLROnPlateau":
         _check_plateau(monitor, path, interval)
@@ -84,7 +84,7 @@ def build_leaf(
 
 
 def _check_arguments(
-    scheduler_class, given: Mapping, path: str, length: int, interval: str, groups: int
+    scheduler_class, given: Mapping, path: str, length: int, interval: str, groups: list[str]
 ) -> dict:
     """The arguments for `scheduler_class`, with `auto` replaced by `length`."""
     name = scheduler_class.__name__
@@ -176,15 +176,23 @@ def _check_type(path: str, key: str, value: Any, default: Any) -> None:
         raise fail(path, f"got {value!r}; allowed: {allowed}")
 
 
-def _check_per_group(path: str, value: Any, groups: int, positive: bool) -> None:
+def _check_per_group(path: str, value: Any, groups: list[str], positive: bool) -> None:
     """A number, or a list of one number per param group (as PyTorch takes them)."""
     low = 0 if positive else -math.inf
     values = value if isinstance(value, list) else [value]
-    fits = len(values) == groups or not isinstance(value, list)
+    fits = len(values) == len(groups) or not isinstance(value, list)
     if fits and all(_is_number(v) and v > low for v in values):
         return
     kind = "a number above 0" if positive else "a number"
-    raise fail(path, f"got {value!r}; allowed: {kind}, or a list of {groups} (one per param group)")
+    which = (
+        f": {', '.join(groups)}"
+        if len(groups) > 1
+        else "; optim.head_lr gives the model's head a group of its own"
+    )
+    raise fail(
+        path,
+        f"got {value!r}; allowed: {kind}, or a list of {len(groups)} (one per param group{which})",
+    )
 
 
 def _is_number(value: Any) -> bool:

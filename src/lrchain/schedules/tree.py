@@ -222,12 +222,27 @@ def simulate(
 
     Plateau leaves see `metrics` (a history per name); a missing one stays flat, never improving.
     """
-    per_epoch, per_step = [], []
+    per_epoch, per_step = simulate_groups(schedule, epochs, steps_per_epoch, metrics)
+    return per_epoch[0], per_step[0]
+
+
+def simulate_groups(
+    schedule: Schedule,
+    epochs: int,
+    steps_per_epoch: int,
+    metrics: Mapping[str, Sequence[float]] | None = None,
+) -> tuple[list[list[float]], list[list[float]]]:
+    """As `simulate`, for every param group: a curve per group, per epoch and per batch."""
+    groups = len(schedule.lrs())
+    per_epoch: list[list[float]] = [[] for _ in range(groups)]
+    per_step: list[list[float]] = [[] for _ in range(groups)]
     for epoch in range(epochs):
-        per_epoch.append(schedule.lrs()[0])
+        for curve, lr in zip(per_epoch, schedule.lrs(), strict=True):
+            curve.append(lr)
         if schedule.uses_steps:
             for _ in range(steps_per_epoch):
-                per_step.append(schedule.lrs()[0])
+                for curve, lr in zip(per_step, schedule.lrs(), strict=True):
+                    curve.append(lr)
                 schedule.on_batch_end()
         seen = {k: v[epoch] for k, v in (metrics or {}).items() if epoch < len(v)}
         schedule.on_epoch_end({m: seen.get(m, 0.0) for m in MONITORED} | seen)
