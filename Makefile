@@ -30,4 +30,4 @@ bench: setup
 	$(PY) benchmarks/bench.py
 
 clean:
-	rm -rf outputs multirun mlflow.db mlruns/[0-9]* lrchain-preview.* comparison cmp logged
+	rm -rf outputs multirun mlflow.db optuna.db mlruns/[0-9]* lrchain-preview.* comparison cmp logged

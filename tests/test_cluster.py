@@ -16,7 +16,8 @@ import pytest
 from conftest import lrchain, train
 
 from lrchain import store
-from lrchain.contract import CURVES, LR, TAG_PARENT, TAG_SWEEP
+from lrchain.build import usable_cores
+from lrchain.contract import CURVES, LR, TAG_PARENT, TAG_SWEEP, TAG_THREADS
 from lrchain.testing import clean_env, start_train, stop_group
 
 pytestmark = pytest.mark.slow
@@ -99,6 +100,8 @@ def test_a_submitit_sweep_logs_every_job_to_the_team_server(tracking_server, lau
     summary = store.read_text(client(tracking_server), parent.info.run_id, "comparison/summary.csv")
     assert all(r.info.run_id in summary for r in children)
     assert not (launch_dir / "mlflow.db").exists()  # nothing went to a local store
+    shared = str(max(1, usable_cores() // 2))  # submitit starts the batch of 2 at once
+    assert all(r.data.tags[TAG_THREADS] == shared for r in children)
 
     elsewhere = tmp_path / "another-host"  # no store, no checkout: the server only
     elsewhere.mkdir()

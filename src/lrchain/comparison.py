@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lrchain import group_tables, grouped, store
-from lrchain.contract import CURVES, LR, TAG_SCHED, VAL_ACC, VAL_LOSS
+from lrchain.contract import CURVES, LR, LR_HEAD, TAG_PRUNED, TAG_SCHED, VAL_ACC, VAL_LOSS
 from lrchain.errors import ConfigError
 from lrchain.groups import group_runs, resolve_keys
 from lrchain.tables import markdown
@@ -57,7 +57,7 @@ def summarize(runs: Sequence, found: Mapping[str, Mapping[str, store.History]]) 
                 "run_id": run.info.run_id,
                 "run_name": run.info.run_name,
                 "sched": run.data.tags.get(TAG_SCHED, ""),
-                "status": run.info.status,
+                "status": "PRUNED" if run.data.tags.get(TAG_PRUNED) == "true" else run.info.status,
                 "epochs": len(val_loss),
                 "final_lr": lr[-1][1] if lr else None,
                 "final_val_loss": val_loss[-1][1] if val_loss else None,
@@ -157,7 +157,7 @@ def write_comparison(
         raise ConfigError("no runs to compare")
     grouped.check_metric(metric)
     keys = resolve_keys(group_by, [r.data.params for r in runs])
-    found = store.histories(client, [r.info.run_id for r in runs])
+    found = store.histories(client, [r.info.run_id for r in runs], (*CURVES, LR_HEAD))
     rows = summarize(runs, found)
     result = None
     if keys is not None:
@@ -168,7 +168,9 @@ def write_comparison(
     series = {names[run_id]: {key: _xy(found[run_id][key]) for key in CURVES} for run_id in order}
     colours = {names[run_id]: colour for run_id, colour in run_colours(rows, result).items()}
     out.mkdir(parents=True, exist_ok=True)
-    plot_run_lrs({name: s[LR] for name, s in series.items()}, out / "lr.png", title, colours)
+    heads = {names[r]: _xy(found[r][LR_HEAD]) for r in order if found[r][LR_HEAD]}
+    lrs = {name: s[LR] for name, s in series.items()}
+    plot_run_lrs(lrs, out / "lr.png", title, colours, heads)
     plot_run_metrics(series, CURVES[1:], out / "loss.png", title, colours)
     (out / "summary.csv").write_text(to_csv(rows))
     (out / "summary.md").write_text(f"# {title}\n\n" + to_markdown(rows))

@@ -10,11 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lrchain.contract import EPOCH_SECONDS, LR, TEST_ACC, TEST_LOSS, TRAIN_LOSS, VAL_ACC, VAL_LOSS
+from lrchain.contract import EPOCH_SECONDS, TEST_ACC, TEST_LOSS, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 from lrchain.data import Data, Split, batches
+from lrchain.param_groups import lr_keys
 from lrchain.schedules import Schedule
 
-EpochListener = Callable[[int, dict[str, float], list[float]], None]
+# Told each epoch's index, metrics and per-batch lrs; returning True ends training after it.
+EpochListener = Callable[[int, dict[str, float], list[float]], bool | None]
 
 
 class Diverged(RuntimeError):
@@ -86,7 +88,10 @@ def fit(
     start_epoch: int = 0,
     amp: bool = False,
 ) -> None:
-    """Train for epochs [start_epoch, epochs): record lr, train, evaluate, step the schedule."""
+    """Train for epochs [start_epoch, epochs): record lr, train, evaluate, step the schedule.
+
+    Stops early when `on_epoch` returns True (a search's pruner).
+    """
     for epoch in range(start_epoch, epochs):
         lrs = [group["lr"] for group in optimizer.param_groups]
         start = time.perf_counter()
@@ -95,7 +100,7 @@ def fit(
         )
         val_loss, val_acc = evaluate(model, data.val, batch_size * 4, amp)
         values = torch.stack([train_loss, val_loss, val_acc]).tolist()  # the epoch's one sync
-        metrics = {LR: lrs[0]} | {f"{LR}/group{i}": lr for i, lr in enumerate(lrs) if i > 0}
+        metrics = dict(zip(lr_keys(optimizer), lrs, strict=True))  # lr, and lr/head if any
         metrics |= dict(zip((TRAIN_LOSS, VAL_LOSS, VAL_ACC), values, strict=True))
         metrics[EPOCH_SECONDS] = time.perf_counter() - start
         if not all(math.isfinite(v) for v in values[:2]):
@@ -104,4 +109,5 @@ def fit(
         if epoch == epochs - 1 and data.test is not None:  # the official test set, once
             test_loss, test_acc = evaluate(model, data.test, batch_size * 4, amp)
             metrics[TEST_LOSS], metrics[TEST_ACC] = test_loss.item(), test_acc.item()
-        on_epoch(epoch, metrics, step_lrs)
+        if on_epoch(epoch, metrics, step_lrs):
+            return

@@ -13,7 +13,9 @@ from omegaconf import DictConfig
 
 from lrchain.configs import plain
 from lrchain.contract import VAL_LOSS
+from lrchain.engine import Diverged
 from lrchain.errors import ConfigError, TrackingError
+from lrchain.search.trial import trial_of
 from lrchain.sweep import FAILURE_FILE, read_sweep
 from lrchain.training import Launch, train
 
@@ -32,20 +34,21 @@ def jobs_at_once(hydra: Any) -> int:
     """How many jobs of this sweep run at once on this host, sharing its cores (trainer.threads).
 
     The joblib launcher runs `n_jobs` at once (negative: counted back from the cores, as joblib
-    does), submitit's local launcher `array_parallelism`, neither more than the sweep has jobs.
-    The basic launcher runs one at a time; on SLURM each job has cores of its own.
+    does), never more than the sweep launches together; submitit's local launcher starts every
+    job it is given at once (a batch: `hydra.sweeper.max_batch_size`). The basic launcher runs
+    one at a time; on SLURM each job has cores of its own.
     """
     from lrchain.build import usable_cores
 
     launcher = hydra.launcher
+    together = sweep_size(Path(hydra.runtime.cwd) / hydra.sweep.dir)
     if launcher.get("n_jobs") is not None:
         n_jobs = int(launcher.n_jobs)
         at_once = n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)
-    elif str(launcher.get("_target_", "")).endswith(".LocalLauncher"):
-        at_once = int(launcher.get("array_parallelism") or 1)
-    else:
-        return 1
-    return max(1, min(at_once, sweep_size(Path(hydra.runtime.cwd) / hydra.sweep.dir) or at_once))
+        return max(1, min(at_once, together or at_once))
+    if str(launcher.get("_target_", "")).endswith(".LocalLauncher"):
+        return max(1, together or 1)
+    return 1
 
 
 def sweep_size(sweep_dir: Path) -> int | None:
@@ -56,6 +59,8 @@ def sweep_size(sweep_dir: Path) -> int | None:
         from omegaconf import OmegaConf
 
         saved = OmegaConf.load(sweep_dir / "multirun.yaml").hydra
+        if str(saved.sweeper.get("_target_", "")).endswith(".ScheduleSearch"):
+            return int(saved.sweeper.n_jobs)  # trials launched together
         if not str(saved.sweeper.get("_target_", "")).endswith(".BasicSweeper"):
             return None
         parsed = OverridesParser.create().parse_overrides(list(saved.overrides.task))
@@ -75,16 +80,23 @@ def main(cfg: DictConfig) -> float | None:
     overrides = list(hydra.overrides.task)
     output_dir = Path(hydra.runtime.output_dir)
     sweep = read_sweep(output_dir) if in_sweep else {}
+    trial = trial_of(output_dir, hydra.job.num) if in_sweep else None  # a schedule search's
+    name = run_name(config, overrides, sweep.get("swept", []))
     launch = Launch(
         launch_dir=Path(hydra.runtime.cwd),
         overrides=overrides,
-        name=run_name(config, overrides, sweep.get("swept", [])),
+        name=f"#{trial.number} {name}" if trial else name,
         parent_id=sweep.get("parent_run_id"),
+        tags=trial.tags if trial else {},
         output_dir=output_dir,
         jobs_at_once=jobs_at_once(hydra) if in_sweep else 1,
+        after_epoch=trial.after_epoch if trial else None,
     )
     try:
-        return train(config, launch).metrics.get(VAL_LOSS)
+        result = train(config, launch)
+        if trial:
+            trial.finish()
+        return result.metrics.get(VAL_LOSS)
     except (ConfigError, TrackingError) as err:
         message = str(err)
         if not in_sweep:
@@ -95,9 +107,12 @@ def main(cfg: DictConfig) -> float | None:
         if not (in_sweep and stop.code == 130 and os.environ.get("SUBMITIT_EXECUTOR")):
             raise
         message = "KILLED by the scheduler; its run continues with `lrchain resume RUN_ID`"
-    except Exception:
+    except Exception as err:
         if not in_sweep:
             raise
+        if trial and isinstance(err, Diverged):  # an outcome the search space allows: no failure
+            print(f"[lrchain] trial {trial.number}: {err}", file=sys.stderr, flush=True)
+            return None  # the sweeper tells the study it failed
         message = traceback.format_exc()
     job = ",".join(overrides) or hydra.job.name
     print(f"[lrchain] job {job} failed:\n{message}", file=sys.stderr, flush=True)

@@ -40,7 +40,7 @@ def check_command_line(args: list[str], conf: Path) -> None:
     keys = [o.key_or_group for o in ours if o.key_or_group not in groups]
     if keys:
         for picked in itertools.islice(_combinations(choices), MAX_COMBINATIONS):
-            _check_keys(keys, _compose(picked, conf))
+            check_keys(keys, _compose(picked, conf))
 
 
 def _options(folder: Path) -> list[str]:
@@ -65,7 +65,8 @@ def _compose(overrides: list[str], conf: Path) -> dict[str, Any]:
     return plain(compose(overrides, conf))
 
 
-def _check_keys(keys: list[str], config: Mapping[str, Any]) -> None:
+def check_keys(keys: list[str], config: Mapping[str, Any]) -> None:
+    """Refuse a key that `config` lacks, naming the closest ones it has."""
     for key in keys:
         node: Any = config
         parts = key.split(".")

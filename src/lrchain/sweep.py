@@ -156,11 +156,16 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         refuse_store_jobs_cannot_share(config)  # first: before torch is imported, within a second
+        from lrchain.search import sweeper as search
+
+        if search.is_search(config):  # its keys and space, before the parent run is created
+            search.check(config)
         from lrchain.provenance import code_tags
 
         self.client, experiment_id, uri = _open_store(config)
         overrides = list(config.hydra.overrides.task)
-        name = f"{' '.join(overrides) or 'sweep'} ({time.strftime('%Y-%m-%d %H:%M:%S')})"
+        shown = [o for o in overrides if not o.startswith(("tracking.", "hydra"))]  # not where
+        name = f"{' '.join(shown) or 'sweep'} ({time.strftime('%Y-%m-%d %H:%M:%S')})"
         tags = code_tags() | {TAG_SWEEP: "true"}
         parent = self.client.create_run(experiment_id, run_name=name, tags=tags)
         self.parent_id = parent.info.run_id

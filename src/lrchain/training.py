@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from lrchain import checkpoint, engine, model_logging, store
-from lrchain.build import Parts, build, resolve_threads
+from lrchain.build import Parts, build, expected_csv, resolve_threads
 from lrchain.contract import (
     CONFIG_ARTIFACT,
     EXPECTED_ARTIFACT,
@@ -30,6 +30,9 @@ from lrchain.provenance import code_tags, device_tags
 from lrchain.spool import FOLDER, RunLog
 from lrchain.validate import validate
 
+# Told each epoch once it is logged; returns tags to end the run with, early and FINISHED, or None.
+EpochHook = Callable[[int, dict[str, float]], dict[str, str] | None]
+
 
 @dataclass
 class Launch:
@@ -44,6 +47,7 @@ class Launch:
     output_dir: Path | None = None  # the job's own folder: what the store cannot take waits here
     jobs_at_once: int = 1  # jobs of this launch running at once on this host, sharing its cores
     threads: int | None = None  # intra-op threads instead of trainer.threads (reproduce: as logged)
+    after_epoch: EpochHook | None = None  # a search's trial: reports each epoch, may stop the run
 
 
 @dataclass
@@ -81,7 +85,7 @@ def train(config: dict[str, Any], launch: Launch) -> Result:
             opening.join()  # never leave a store half created
         raise
     run = open_run(config, launch, parts, opening.result() if opening else None)
-    return complete(config, parts, run)
+    return complete(config, parts, run, launch.after_epoch)
 
 
 def open_beside(config: dict[str, Any], launch: Launch) -> Beside | None:
@@ -120,8 +124,7 @@ def open_run(
     texts = {
         CONFIG_ARTIFACT: OmegaConf.to_yaml(config),
         OVERRIDES_ARTIFACT: OmegaConf.to_yaml(OmegaConf.create(launch.overrides)),
-        EXPECTED_ARTIFACT: "epoch,lr\n"
-        + "".join(f"{e},{v!r}\n" for e, v in enumerate(parts.expected)),
+        EXPECTED_ARTIFACT: expected_csv(parts.expected),
     }
     params = store.flatten(config)
     run_id = store.start_run(client, experiment_id, name, tags | launch.tags, params, texts)
@@ -138,29 +141,40 @@ def run_log(client: Any, run_id: str, output_dir: Path | None, launch_dir: Path)
     return RunLog(client, run_id, client.get_run(run_id).info.artifact_uri, folder / FOLDER)
 
 
-def complete(config: dict[str, Any], parts: Parts, run: Run) -> Result:
+def complete(
+    config: dict[str, Any], parts: Parts, run: Run, after_epoch: EpochHook | None = None
+) -> Result:
     """Fit and close an open run; it ends FINISHED, FAILED or KILLED, as it happened."""
     with ends_truthfully(run.log):
         if not run.resumed:  # written beside the first epochs: mlflow.data takes a while to load
             run.log.later(model_logging.log_dataset_inputs, run.client, run.run_id, parts.data)
-        fit(config, parts, run)
+        fit(config, parts, run, after_epoch)
         close(config, parts, run)
     LOG.info(summary_line(run.name, run.run_id, run.history))  # what the run reached, in a line
     return Result(run.run_id, run.history[-1]["metrics"] if run.history else {})
 
 
-def fit(config: dict[str, Any], parts: Parts, run: Run) -> None:
-    """Train the epochs the run still lacks; each is logged, then checkpointed when due, printed."""
+def fit(
+    config: dict[str, Any], parts: Parts, run: Run, after_epoch: EpochHook | None = None
+) -> None:
+    """Train the epochs the run still lacks; each is logged, then checkpointed when due, printed.
+
+    `after_epoch` may end the run early: its tags are logged and the run ends FINISHED.
+    """
     trainer = config["trainer"]
     printer = EpochPrinter(run.name, trainer["epochs"])
     every = trainer.get("checkpoint_every", 60)  # a config logged before the key: its default
     keeper = Checkpoints(run.log, parts, every, trainer["checkpoint"])
 
-    def on_epoch(epoch: int, metrics: dict[str, float], step_lrs: list[float]) -> None:
+    def on_epoch(epoch: int, metrics: dict[str, float], step_lrs: list[float]) -> bool:
         metrics = record(run, epoch, metrics, step_lrs)
         run.history.append({"epoch": epoch, "metrics": metrics, "step_lrs": step_lrs})
         keeper.after_epoch(run.history)
         printer(epoch, metrics)
+        stop = after_epoch(epoch, metrics) if after_epoch else None
+        if stop:
+            run.log.tag(stop)
+        return bool(stop)
 
     try:
         train_epochs(config, parts, on_epoch, start_epoch=len(run.history))
