@@ -41,14 +41,17 @@ def jobs_at_once(hydra: Any) -> int:
     from lrchain.build import usable_cores
 
     launcher = hydra.launcher
-    together = sweep_size(Path(hydra.runtime.cwd) / hydra.sweep.dir)
     if launcher.get("n_jobs") is not None:
         n_jobs = int(launcher.n_jobs)
         at_once = n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)
-        return max(1, min(at_once, together or at_once))
-    if str(launcher.get("_target_", "")).endswith(".LocalLauncher"):
+    elif str(launcher.get("_target_", "")).endswith(".LocalLauncher"):
+        at_once = 0  # as many as the batch holds
+    else:
+        return 1  # read nothing more: this runs before every job of a sweep
+    together = sweep_size(Path(hydra.runtime.cwd) / hydra.sweep.dir)
+    if not at_once:
         return max(1, together or 1)
-    return 1
+    return max(1, min(at_once, together or at_once))
 
 
 def sweep_size(sweep_dir: Path) -> int | None:
