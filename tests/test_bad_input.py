@@ -69,9 +69,13 @@ def config_keys():
 
     for path in sorted((ROOT / "conf").glob("*/*.yaml")):
         group = path.parent.name
-        for key, value in every_key(yaml.safe_load(path.read_text())):
+        text = path.read_text()
+        top = "" if "# @package _global_" in text else f"{group}."  # conf/search: global keys
+        for key, value in every_key(yaml.safe_load(text)):
+            if key.startswith(("defaults", "hydra.")):  # Hydra's; the search checks its own
+                continue
             if key != "name" or group == "sched":  # a group's name picks its file
-                yield [f"{group}={path.stem}"], f"{group}.{key}", value
+                yield [f"{group}={path.stem}"], f"{top}{key}", value
     for key, value in every_key({"seed": 0}):
         yield [], key, value
 

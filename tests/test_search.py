@@ -138,3 +138,27 @@ def test_a_wrong_sweeper_key_is_named_before_any_run(launch_dir):
     assert "lrchain: hydra.sweeper.objective: 'val/los' is not logged every epoch" in proc.stderr
     assert "allowed: train/loss, val/loss, val/acc" in proc.stderr
     assert not (launch_dir / "mlflow.db").exists()
+
+
+SETTINGS = yaml.safe_load((Path(__file__).parents[1] / "conf/search/chain.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        ("objective", "val/los"),
+        ("objective_epoch", "last"),
+        ("direction", "down"),
+        ("n_trials", 0),
+        ("n_trials", "abc"),
+        ("n_jobs", 1.5),
+    ],
+)
+def test_a_wrong_sweeper_setting_is_named_with_what_is_allowed(key, bad):
+    from lrchain.errors import ConfigError
+    from lrchain.search.study import settings_of
+
+    sweeper = SETTINGS["hydra"]["sweeper"] | {key: bad}
+    with pytest.raises(ConfigError) as caught:
+        settings_of(sweeper)
+    assert str(caught.value).startswith(f"hydra.sweeper.{key}: ") and "allowed" in str(caught.value)

@@ -51,8 +51,9 @@ def settings_of(sweeper: Mapping[str, Any]) -> Settings:
         if value not in allowed:
             raise ConfigError(f"hydra.sweeper.{key}: {value!r}; allowed: {', '.join(allowed)}")
     for key in ("n_trials", "n_jobs"):
-        if int(sweeper[key]) < 1:
-            raise ConfigError(f"hydra.sweeper.{key}: {sweeper[key]}; allowed: 1 or more")
+        value = sweeper[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"hydra.sweeper.{key}: {value!r}; allowed: a whole number, 1 or more")
     return Settings(
         objective=objective,
         objective_epoch=epoch,
