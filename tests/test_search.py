@@ -162,3 +162,27 @@ def test_a_wrong_sweeper_setting_is_named_with_what_is_allowed(key, bad):
     with pytest.raises(ConfigError) as caught:
         settings_of(sweeper)
     assert str(caught.value).startswith(f"hydra.sweeper.{key}: ") and "allowed" in str(caught.value)
+
+
+def test_optunas_figures_leave_lrchains_style_alone(tmp_path):
+    import matplotlib
+    import optuna
+
+    from lrchain.search.report import draw_figures
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1) ** 2, n_trials=4)
+    assert draw_figures(study, tmp_path)  # Optuna applies its "ggplot" style when it draws
+    assert matplotlib.rcParams["axes.facecolor"] == matplotlib.rcParamsDefault["axes.facecolor"]
+
+
+def test_a_trials_drawn_floats_are_named_short():
+    from lrchain.job import run_name
+    from lrchain.plots import short
+
+    config = {"tracking": {"run_name": None}, "sched": {"name": "chain"}}
+    drawn = ["optim.lr=0.07035737028722146", "sched.chain.step.step_size=4", "seed=12345678901"]
+    name = run_name(config, drawn, ["optim.lr", "sched.chain.step.step_size", "seed"])
+    assert name == "optim.lr=0.07036,sched.chain.step.step_size=4,seed=12345678901"
+    assert short(name) == name[:47] + "…" and len(short(name)) == 48

@@ -36,8 +36,11 @@ class Group:
     @property
     def label(self) -> str:
         """For legends, tables and verdicts: a name alone (`chain`), else the name of the group."""
+        from lrchain.overrides import readable
+
         one = len(self.keys) == 1 and self.values[0][:1].isalpha()
-        return self.values[0] if one else self.name
+        pairs = [readable(f"{k}={v}") for k, v in zip(self.keys, self.values, strict=True)]
+        return self.values[0] if one else ",".join(pairs) or ALL
 
 
 def value_of(params: Mapping[str, str], key: str) -> str | None:

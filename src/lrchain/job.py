@@ -15,6 +15,7 @@ from lrchain.configs import plain
 from lrchain.contract import VAL_LOSS
 from lrchain.engine import Diverged
 from lrchain.errors import ConfigError, TrackingError
+from lrchain.overrides import readable
 from lrchain.search.trial import trial_of
 from lrchain.sweep import FAILURE_FILE, read_sweep
 from lrchain.training import Launch, train
@@ -26,7 +27,7 @@ def run_name(config: Mapping, overrides: list[str], swept: list[str]) -> str:
         return str(config["tracking"]["run_name"])
     varying = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept]
     if any(not o.startswith("sched=") for o in varying):
-        return ",".join(varying)
+        return ",".join(readable(o) for o in varying)
     return str(config["sched"]["name"])
 
 

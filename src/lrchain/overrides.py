@@ -79,3 +79,14 @@ def check_keys(keys: list[str], config: Mapping[str, Any]) -> None:
                     f" allowed: {', '.join(known) or 'nothing below it'}"
                 )
             node = node[part]
+
+
+def readable(override: str) -> str:
+    """`key=value` with a long float cut to 4 significant digits (a search's draws): a name."""
+    key, _, value = override.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        return override
+    long = len(value) > 8 and not value.lstrip("-").isdigit()
+    return f"{key}={number:.4g}" if long else override

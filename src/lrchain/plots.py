@@ -9,6 +9,7 @@ from lrchain.contract import LR, LR_HEAD
 
 Series = tuple[Sequence[float], Sequence[float]]  # x (epochs), y
 LEGEND_MAX = 30  # more runs than this: no legend, the figure would be all legend
+TITLE_WIDTH = 64  # characters of a figure's title; a sweep's long overrides are cut
 HEAD_LINE = {"linestyle": "--", "label": "_nolegend_"}  # lr/head: its run's colour, dashed
 
 
@@ -26,7 +27,14 @@ def _style(n_points: int, n_lines: int) -> dict:
     return {"linewidth": 1.5 if n_lines <= 20 else 0.8, "marker": marker, "markersize": 3}
 
 
+def short(text: str, width: int = 48) -> str:
+    """`text` cut to `width` characters with an ellipsis: a legend entry or title stays legible."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _legend(ax, n: int) -> None:
+    for line in ax.get_lines():
+        line.set_label(short(line.get_label()))
     if 0 < n <= LEGEND_MAX:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
@@ -60,7 +68,9 @@ def plot_run_lrs(
     ax.set_ylabel("lr (dashed: lr/head)" if heads else "lr")
     ax.grid(alpha=0.3, which="both")
     _legend(ax, len(curves))
-    ax.set_title(f"{title}  ({len(curves)} runs)" if len(curves) > LEGEND_MAX else title)
+    title = short(title, TITLE_WIDTH)
+    title = f"{title}  ({len(curves)} runs)" if len(curves) > LEGEND_MAX else title
+    fig.suptitle(title, x=0.01, ha="left")  # over the legend too: a long title is not cut
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -95,6 +105,7 @@ def plot_run_metrics(
         if "loss" in key:
             ax.set_yscale("log", nonpositive="mask")
     _legend(axes[-1], len(runs))
+    title = short(title, TITLE_WIDTH)
     fig.suptitle(f"{title}  ({len(runs)} runs)" if len(runs) > LEGEND_MAX else title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -152,9 +163,12 @@ def plot_group_bands(
         ax.set_visible(False)
     if 0 < len(groups) <= LEGEND_MAX:
         handles, labels = axes.flat[0].get_legend_handles_labels()
+        labels = [short(label) for label in labels]
         fig.legend(handles, labels, loc="outside right upper", fontsize="small")
     count = f"  ({len(groups)} groups)" if len(groups) > LEGEND_MAX else ""
-    fig.suptitle(f"{title}{count}\n{note}", fontsize="medium")
+    fig.suptitle(
+        f"{short(title, TITLE_WIDTH)}{count}\n{note}", fontsize="medium", x=0.01, ha="left"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -101,6 +101,13 @@ def draw_figures(study: Any, out: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
+    # Optuna switches matplotlib to its "ggplot" style when it draws: keep that here,
+    # out of the comparison's figures drawn after these
+    with matplotlib.rc_context():
+        return _draw(study, out)
+
+
+def _draw(study: Any, out: Path) -> list[str]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as draw
 
