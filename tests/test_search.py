@@ -179,7 +179,7 @@ def test_optunas_figures_leave_lrchains_style_alone(tmp_path):
 
 def test_a_trials_drawn_floats_are_named_short():
     from lrchain.job import run_name
-    from lrchain.plots import short
+    from lrchain.tables import short
 
     config = {"tracking": {"run_name": None}, "sched": {"name": "chain"}}
     drawn = ["optim.lr=0.07035737028722146", "sched.chain.step.step_size=4", "seed=12345678901"]

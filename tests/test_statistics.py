@@ -249,3 +249,35 @@ def test_an_unknown_metric_names_the_allowed_ones():
         ConfigError, match="--metric: unknown figure 'best_loss'; allowed: best_val"
     ):
         grouped.check_metric("best_loss")
+
+
+def test_a_wide_table_keeps_to_a_terminals_width_and_says_what_it_left_out():
+    long_names = ("warmup_then_cosine_with_restarts_v2", "warmup_then_step_and_exponential_v2")
+    runs = [  # close replicates: means need many digits, every cell is at its widest
+        run(f"{sched}{seed}", sched, str(seed), (0.5, best, best + 0.00013))
+        for sched, bests in zip(
+            long_names,
+            ([0.05412, 0.05431, 0.05420], [0.07012, 0.07033, 0.07021]),
+            strict=True,
+        )
+        for seed, best in enumerate(bests)
+    ]
+    params = [p for p, _ in runs]
+    groups = group_runs([r.run_id for _, r in runs], params, default_keys(params))
+    result = grouped.build({r.run_id: r for _, r in runs}, groups, "best_val_loss")
+    wide = group_tables.to_markdown(result).splitlines()
+    assert max(len(line) for line in wide) > 100  # what a file gets: every column, whole labels
+    text = group_tables.report(result, 100)
+    table = text[: text.index("\nn: ")].splitlines()
+    assert max(len(line) for line in table) <= 100, text
+    assert [c.strip() for c in table[0].split("|")[1:5]] == [
+        "sched",
+        "n",
+        "best val/loss",
+        "min–max",
+    ]
+    assert (
+        table[-1].startswith("(left out here to fit: final val/loss") and "groups.md" in table[-1]
+    )
+    cut = long_names[0][: group_tables.LABEL_WIDTH - 1] + "…"
+    assert cut in text and long_names[0] not in table[2] + table[3]  # labels cut, verdicts whole

@@ -103,6 +103,7 @@ CONSOLE = {
     "wall_seconds": "wall s",
 }
 NAME_WIDTH = 20
+CONSOLE_WIDTH = 100  # characters of a line of the tables printed to the terminal
 
 
 def to_console(rows: Sequence[Mapping]) -> str:
@@ -137,7 +138,7 @@ class Comparison:
     def report(self) -> str:
         """For the console: the groups and verdicts where seeds repeat, else the run table."""
         if self.groups is not None and self.groups.replicated:
-            return group_tables.report(self.groups)
+            return group_tables.report(self.groups, CONSOLE_WIDTH)
         return to_console(self.rows)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from lrchain import statistics as st
 from lrchain.grouped import STATS, Grouped
-from lrchain.tables import markdown
+from lrchain.tables import markdown, short
 
 HEADERS = {
     "best_val_loss": "best val/loss",
@@ -18,6 +18,8 @@ HEADERS = {
     "epochs_to_99pct": "ep. 99%",
     "wall_seconds": "wall s",
 }
+DROPPABLE = ("final val/loss", "wall s", "ep. 99%")  # left out first where a terminal is narrow
+LABEL_WIDTH = 32  # characters of a group's label in a terminal
 
 
 def cell(summary: st.Summary) -> str:
@@ -43,8 +45,12 @@ def precision(std: float, mean: float) -> int:
     return min(8, max(0, places))
 
 
-def to_markdown(grouped: Grouped) -> str:
-    """The groups as a Markdown table, the best first; min-max of the metric they are ranked by."""
+def to_markdown(grouped: Grouped, width: int | None = None) -> str:
+    """The groups as a Markdown table, the best first; min-max of the metric they are ranked by.
+
+    `width` (a terminal's): labels are cut, and the columns of DROPPABLE left out, in that order,
+    until every line fits; a note names what was left out.
+    """
     bare = all(g.group.values and g.group.label == g.group.values[0] for g in grouped.groups)
     header = [grouped.keys[0] if len(grouped.keys) == 1 and bare else "group", "n"]
     for figure in st.FIGURES:
@@ -53,13 +59,23 @@ def to_markdown(grouped: Grouped) -> str:
             header.append("min–max")
     rows = []
     for g in grouped.groups:
-        row = [g.group.label.replace("|", "\\|"), str(g.n)]
+        label = g.group.label if width is None else short(g.group.label, LABEL_WIDTH)
+        row = [label.replace("|", "\\|"), str(g.n)]
         for figure, summary in g.summaries.items():
             row.append(cell(summary))
             if figure == grouped.metric:
                 row.append(_range(summary))
         rows.append(row)
-    return markdown(header, rows)
+    table, dropped = markdown(header, rows), []
+    for name in DROPPABLE:
+        if width is None or max(len(line) for line in table.splitlines()) <= width:
+            break
+        if name in header and header.index(name) > 3:  # never the metric ranked by, its range
+            at = header.index(name)
+            header, rows = header[:at] + header[at + 1 :], [r[:at] + r[at + 1 :] for r in rows]
+            table, dropped = markdown(header, rows), [*dropped, name]
+    note = f"(left out here to fit: {', '.join(dropped)}; all in groups.md)\n" if dropped else ""
+    return table + note
 
 
 def _range(summary: st.Summary) -> str:
@@ -71,11 +87,14 @@ def _range(summary: st.Summary) -> str:
     return f"{summary.min:.{places}f}–{summary.max:.{places}f}"
 
 
-def report(grouped: Grouped) -> str:
-    """The table, what its columns mean, the verdicts and the runs left out, for people."""
+def report(grouped: Grouped, width: int | None = None) -> str:
+    """The table, what its columns mean, the verdicts and the runs left out, for people.
+
+    `width`: a terminal's, which the table keeps within (see to_markdown).
+    """
     words = st.FIGURES[grouped.metric][0]
     lines = [
-        to_markdown(grouped),
+        to_markdown(grouped, width),
         "n: finished runs (seeds); mean ± std over them; ep. 99%: the first epoch whose val/acc is",
         "within 99% of the run's best (epochs count from 1); wall s: seconds from start to end.",
     ]

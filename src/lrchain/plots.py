@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lrchain.contract import LR, LR_HEAD
+from lrchain.tables import short
 
 Series = tuple[Sequence[float], Sequence[float]]  # x (epochs), y
 LEGEND_MAX = 30  # more runs than this: no legend, the figure would be all legend
@@ -25,11 +26,6 @@ def _colours(names: Sequence[str], given: Mapping[str, str] | None) -> list[str]
 def _style(n_points: int, n_lines: int) -> dict:
     marker = "o" if n_points <= 30 and n_lines <= 20 else None
     return {"linewidth": 1.5 if n_lines <= 20 else 0.8, "marker": marker, "markersize": 3}
-
-
-def short(text: str, width: int = 48) -> str:
-    """`text` cut to `width` characters with an ellipsis: a legend entry or title stays legible."""
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _legend(ax, n: int) -> None:

@@ -15,3 +15,8 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines) + "\n"
+
+
+def short(text: str, width: int = 48) -> str:
+    """`text` cut to `width` characters with an ellipsis: a cell, legend or title stays legible."""
+    return text if len(text) <= width else text[: width - 1] + "…"
