@@ -42,16 +42,14 @@ def jobs_at_once(hydra: Any) -> int:
     from lrchain.build import usable_cores
 
     launcher = hydra.launcher
-    if launcher.get("n_jobs") is not None:
-        n_jobs = int(launcher.n_jobs)
-        at_once = n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)
-    elif str(launcher.get("_target_", "")).endswith(".LocalLauncher"):
-        at_once = 0  # as many as the batch holds
-    else:
+    submitit_local = str(launcher.get("_target_", "")).endswith(".LocalLauncher")
+    if launcher.get("n_jobs") is None and not submitit_local:
         return 1  # read nothing more: this runs before every job of a sweep
     together = sweep_size(Path(hydra.runtime.cwd) / hydra.sweep.dir)
-    if not at_once:
+    if submitit_local:
         return max(1, together or 1)
+    n_jobs = int(launcher.n_jobs)
+    at_once = n_jobs if n_jobs > 0 else max(1, usable_cores() + 1 + n_jobs)
     return max(1, min(at_once, together or at_once))
 
 
