@@ -4,8 +4,12 @@ import os
 import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
+from lrchain import exiting
+
+exiting.install()  # first: a success then ends without Python's slow tear-down (lrchain.exiting)
+
+import hydra  # noqa: E402  (after exiting.install)
+from omegaconf import DictConfig  # noqa: E402
 
 # OpenMP threads waiting for work sleep instead of spinning: on a busy machine a spinning thread
 # holds the core its descheduled sibling needs (epochs 10-80x slower). OpenMP reads this once,
@@ -52,5 +56,6 @@ if __name__ == "__main__":
     try:
         check_first()
         main()
+        exiting.succeeded()
     except KeyboardInterrupt:  # outside a run: start-up, or a sweep between its jobs
         sys.exit("lrchain: interrupted; a run under way ends KILLED (lrchain resume RUN_ID)")

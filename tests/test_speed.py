@@ -62,23 +62,44 @@ def test_reproduce_uses_the_thread_count_the_run_recorded(launch_dir):
 EXITS = """
 import atexit, sys, threading, time
 from pathlib import Path
-from lrchain.job import exit_promptly
+from lrchain import exiting
+exiting.install()
 marks = Path(sys.argv[1])
 def slow_writer():
     time.sleep(0.3)
     (marks / "thread").write_text("joined")
+class TornDown:
+    def __del__(self):
+        (marks / "teardown").write_text("ran")
+kept = TornDown()  # freed only by the interpreter's teardown
 threading.Thread(target=slow_writer).start()
 atexit.register(lambda: (marks / "atexit").write_text("ran"))
-print("flushed", end="")
-exit_promptly(3)
+print("flushed", end="")  # a pipe: still in the buffer
+if sys.argv[2] == "ok":
+    exiting.succeeded()
+else:
+    sys.exit(3)
 """
 
 
-def test_a_prompt_exit_still_joins_threads_runs_exit_handlers_and_flushes(tmp_path: Path):
-    proc = subprocess.run(
-        [sys.executable, "-c", EXITS, str(tmp_path)], capture_output=True, text=True, timeout=120
+def ended(how: str, marks: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", EXITS, str(marks), how], capture_output=True, text=True, timeout=120
     )
-    assert proc.returncode == 3
-    assert proc.stdout == "flushed"
+
+
+def test_a_success_ends_after_threads_exit_handlers_and_flushes_without_the_teardown(
+    tmp_path: Path,
+):
+    proc = ended("ok", tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, "flushed")
     assert (tmp_path / "thread").read_text() == "joined"
     assert (tmp_path / "atexit").read_text() == "ran"
+    assert not (tmp_path / "teardown").exists()
+
+
+def test_a_failure_exits_as_python_does(tmp_path: Path):
+    proc = ended("fail", tmp_path)
+    assert (proc.returncode, proc.stdout) == (3, "flushed")
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "teardown").read_text() == "ran"

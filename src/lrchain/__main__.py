@@ -1,3 +1,3 @@
-from lrchain.cli import main
+from lrchain.cli import entry
 
-raise SystemExit(main())
+entry()

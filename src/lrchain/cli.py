@@ -34,5 +34,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def entry() -> None:
+    """The `lrchain` program: main(), ended without Python's tear-down when it succeeded."""
+    from lrchain import exiting
+
+    exiting.install()
+    status = main()
+    if status == 0:
+        exiting.succeeded()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

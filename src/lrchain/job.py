@@ -7,7 +7,7 @@ import sys
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -120,25 +120,3 @@ def main(cfg: DictConfig) -> float | None:
     print(f"[lrchain] job {job} failed:\n{message}", file=sys.stderr, flush=True)
     Path(hydra.runtime.output_dir, FAILURE_FILE).write_text(f"{job}\n{message}\n")
     return None
-
-
-def exit_promptly(status: int | str | None = 0) -> NoReturn:
-    """End the process as `sys.exit(status)` would, less the interpreter's teardown.
-
-    First all that a normal exit runs and that protects data: other threads joined (their exit
-    hooks first: executors, joblib's workers), every atexit handler (logging flushed and closed,
-    temporary folders removed, a sweep's parent run ended), stdout and stderr flushed. Left out:
-    freeing every module and object one by one, which with torch and mlflow loaded took 2 to
-    14 s here; every run's writes are done and checked by then (lrchain.spool).
-    """
-    import atexit
-    import os
-    import threading
-
-    if isinstance(status, str):  # sys.exit("message"): the message, and 1
-        print(status, file=sys.stderr)
-    threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx runs first
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    os._exit(status if isinstance(status, int) else 0 if status is None else 1)
