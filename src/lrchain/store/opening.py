@@ -45,9 +45,9 @@ def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
     from mlflow.exceptions import MlflowException
 
     path = sqlite_file(uri)
-    if path is not None and not path.exists():
-        print(f"[lrchain] creating the store {path} (once, a few seconds)", flush=True)
     with _artifacts_rooted_in(launch_dir, uri), _store_lock(uri):
+        if path is not None and not path.exists():
+            _create_sqlite(path)
         try:
             client = connect(uri)
             experiment = client.get_experiment_by_name(name)
@@ -74,6 +74,17 @@ def open_experiment(uri: str, name: str, launch_dir: Path) -> tuple[Any, str]:
             " or choose another name with tracking.experiment=NAME"
         )
     return client, experiment.experiment_id
+
+
+def _create_sqlite(path: Path) -> None:
+    """A new SQLite store at `path`: a copy of a blank one (lrchain.store.blank), else MLflow's."""
+    from lrchain.store.blank import blank_path, copy_blank
+
+    if blank_path().exists() and copy_blank(path):
+        print(f"[lrchain] new store {path}", flush=True)
+        return
+    print(f"[lrchain] creating the store {path} (a few seconds, once a machine)", flush=True)
+    copy_blank(path)  # makes the blank store first; False: MLflow creates this one itself
 
 
 def _unusable(uri: str, name: str, message: str) -> TrackingError:
