@@ -13,10 +13,16 @@ TITLE = "start-up: --help, first epoch"
 HEAVY = ("mlflow", "torchvision", "matplotlib", "sklearn", "optuna")  # --help imports none
 
 
-def first_epoch(plan: Plan, store: bool) -> float:
-    """Seconds from launching `train.py trainer.epochs=1` to its first epoch line."""
+def first_epoch(plan: Plan, store: bool, first_store: bool = False) -> float:
+    """Seconds from launching `train.py trainer.epochs=1` to its first epoch line.
+
+    `store`: in a folder with a store; else a new one is made, from the blank store in
+    lrchain's cache, or, `first_store`, as on a machine where none was made yet (empty cache).
+    """
     with launch_folder(store) as folder:
         env = user_env(plan.threads)
+        if first_store:
+            env["LRCHAIN_CACHE"] = str(folder / "empty-cache")
         start = time.perf_counter()
         proc = subprocess.Popen(
             [sys.executable, "train.py", "trainer.epochs=1", *plan.thread_args],
@@ -57,6 +63,7 @@ def rows(plan: Plan) -> list[Row]:
         helps = [timed_run(["train.py", "--help"], folder, plan.threads) for _ in range(plan.reps)]
     heavy = help_imports(plan.threads)
     reps = max(2, plan.reps - 2)
+    first = [first_epoch(plan, store=False, first_store=True) for _ in range(reps)]
     fresh = [first_epoch(plan, store=False) for _ in range(reps)]
     existing = [first_epoch(plan, store=True) for _ in range(reps)]
     return [
@@ -68,6 +75,7 @@ def rows(plan: Plan) -> list[Row]:
             target="none",
             ok=not heavy,
         ),
-        Row("launch to first epoch line, new store (s)", Stat(fresh)),
+        Row("launch to first epoch line, the machine's first store (s)", Stat(first)),
+        Row("launch to first epoch line, new store, a blank copy (s)", Stat(fresh)),
         Row("launch to first epoch line, existing store (s)", Stat(existing)),
     ]

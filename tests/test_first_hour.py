@@ -116,6 +116,27 @@ def test_help_says_what_lrchain_is(launch_dir):
     assert "sched: chain, chain_plateau" in proc.stdout and "Powered by Hydra" not in proc.stdout
 
 
+IMPORTED = """
+import sys
+from lrchain import cli
+try:
+    cli.main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = ("torch", "mlflow", "matplotlib", "sklearn", "optuna")
+print(",".join(m for m in heavy if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("command", ["--help", "compare --help", "sync --help"])
+def test_lrchain_help_imports_nothing_heavy(command):
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORTED, *command.split()], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == ""
+
+
 def test_epoch_lines_line_up_whatever_the_run_names(caplog):
     metrics = {"lr": 0.1, "train/loss": 1.5, "val/loss": 1.25, "val/acc": 0.5, "epoch_seconds": 0.1}
     with caplog.at_level("INFO", logger="lrchain"):

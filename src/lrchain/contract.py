@@ -6,6 +6,7 @@ Defined once here; every module that logs or reads them imports them from here.
 # Metrics, logged once per epoch at step = epoch (from 0).
 LR = "lr"  # the learning rate the optimizer used during the epoch (first param group)
 LR_HEAD = "lr/head"  # the head's, when it has its own group (optim.head_lr; lrchain.param_groups)
+BODY, HEAD = "body", "head"  # the param groups' names: the model, and its last linear layer
 TRAIN_LOSS = "train/loss"
 VAL_LOSS = "val/loss"
 VAL_ACC = "val/acc"

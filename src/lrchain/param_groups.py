@@ -13,9 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrchain.contract import LR
+from lrchain.contract import BODY, HEAD, LR
 
-BODY, HEAD = "body", "head"
 # Rate arguments a leaf takes as one number or one per group: one number is the body's, and the
 # head's is scaled by head_lr / lr, so the head keeps its ratio to the body through the schedule.
 RATES = ("base_lr", "max_lr", "min_lr")

@@ -7,10 +7,7 @@ from pathlib import Path
 
 from lrchain.catalog import train_size
 from lrchain.configs import compose, conf_dir, plain
-from lrchain.data import steps_per_epoch
-from lrchain.models import scratch_optimizer
-from lrchain.param_groups import HEAD, sched_for_groups
-from lrchain.schedules import expected_group_lrs
+from lrchain.contract import HEAD
 
 HELP = "draw the learning-rate curves of schedules, without training"
 CLASSIC = ["step", "exp", "chain"]
@@ -48,6 +45,11 @@ def catalog() -> list[str]:
 def curves(names: list[str], overrides: list[str], epochs: int | None) -> dict[str, dict]:
     """Per schedule and param group (`NAME`, and `NAME head` with optim.head_lr): epoch and
     per-batch learning rates, and batches per epoch."""
+    from lrchain.data import steps_per_epoch
+    from lrchain.models import scratch_optimizer
+    from lrchain.param_groups import sched_for_groups
+    from lrchain.schedules import expected_group_lrs
+
     result = {}
     for name in names:
         config = plain(compose([f"sched={name}", *overrides]))
