@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import math
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import client_for, history, project, runs_of, train
+from conftest import clean_env, client_for, history, project, runs_of, train
 
 from lrchain import engine
 from lrchain.catalog import train_size
@@ -130,6 +132,40 @@ def test_split_and_subset_are_seeded(files):
     assert not torch.equal(first.train.x, other.train.x)
     with pytest.raises(ConfigError, match=r"data.subset: 54001 is more than the \d+ training"):
         validate(settings(*data_overrides("mnist", root), "data.subset=54001"))
+
+
+CACHED = """
+import sys, torch
+from lrchain.data import load_data
+data = load_data({"name": "digits", "val_fraction": 0.2}, 3, torch.device("cpu"))
+torch.save([data.train.x, data.train.y, data.val.x, data.val.y], sys.argv[1])
+print("sklearn" in sys.modules)
+"""
+
+
+def test_digits_and_splits_come_from_the_cache_once_made_and_are_the_same(tmp_path: Path):
+    env = clean_env(LRCHAIN_CACHE=str(tmp_path / "cache"))
+    runs = []
+    for i in range(2):
+        saved = tmp_path / f"data{i}.pt"
+        proc = subprocess.run(
+            [sys.executable, "-c", CACHED, str(saved)], env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs.append((proc.stdout.split()[-1], torch.load(saved)))
+    assert [imported for imported, _ in runs] == ["True", "False"]  # scikit-learn: once
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1], strict=True))
+    assert len(list((tmp_path / "cache").glob("split-*-3.pt"))) == 1
+
+
+def test_a_cache_file_that_is_not_a_split_of_these_labels_is_ignored(files, tmp_path, monkeypatch):
+    root, _ = files
+    monkeypatch.setenv("LRCHAIN_CACHE", str(tmp_path / "cache"))
+    first = load("mnist", root)
+    for kept in (tmp_path / "cache").glob("split-*.pt"):
+        torch.save([torch.arange(3), torch.arange(2)], kept)  # not a split of these labels
+    again = load("mnist", root)
+    assert torch.equal(first.train.y, again.train.y) and torch.equal(first.val.x, again.val.x)
 
 
 def test_train_size_without_loading_matches_official_sizes():

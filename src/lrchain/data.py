@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from lrchain import cache
 from lrchain.errors import ConfigError
 
 TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
@@ -113,10 +116,30 @@ def data_root(cfg: Mapping, launch_dir: Path | None = None) -> Path:
 
 
 def _read_digits() -> tuple[torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits
+    """scikit-learn's digits as (N, 1, 8, 8) float32 images and labels; cached: no import."""
 
-    images, labels = load_digits(return_X_y=True)
-    return torch.tensor(images, dtype=torch.float32).reshape(-1, 1, 8, 8), torch.tensor(labels)
+    def read() -> tuple[torch.Tensor, torch.Tensor]:
+        from sklearn.datasets import load_digits
+
+        images, labels = load_digits(return_X_y=True)
+        return torch.tensor(images, dtype=torch.float32).reshape(-1, 1, 8, 8), torch.tensor(labels)
+
+    images, labels = _cached(f"digits-{cache.versions('scikit-learn')}.pt", read)
+    if images.shape != (1797, 1, 8, 8) or labels.shape != (1797,):  # not what sklearn gave
+        images, labels = read()
+    return images, labels
+
+
+def _cached(name: str, make: Callable[[], tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """`make()`'s tensors, kept in lrchain's cache as `name`; made again when unreadable."""
+    path = cache.folder() / name
+    try:
+        return tuple(torch.load(path, weights_only=True))
+    except Exception:  # missing, or not a file torch wrote: made again
+        made = make()
+        with contextlib.suppress(OSError):  # a cache that cannot be written: made each time
+            cache.put(path, lambda tmp: torch.save(list(made), tmp))
+        return made
 
 
 def _read_torchvision(name: str, root: Path, cfg: Mapping) -> tuple[torch.Tensor, ...]:
@@ -199,14 +222,24 @@ def _images_labels(dataset) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _split_indices(labels: torch.Tensor, frac: float, seed: int) -> tuple[torch.Tensor, ...]:
-    """Seeded train/val indices, stratified by class (as scikit-learn splits)."""
-    from sklearn.model_selection import train_test_split
+    """Seeded train/val indices, stratified by class, as scikit-learn splits (cached)."""
 
-    indices = torch.arange(len(labels))
-    train_idx, val_idx = train_test_split(
-        indices.numpy(), test_size=frac, stratify=labels.numpy(), random_state=seed
-    )
-    return torch.as_tensor(train_idx), torch.as_tensor(val_idx)
+    def split() -> tuple[torch.Tensor, torch.Tensor]:
+        from sklearn.model_selection import train_test_split
+
+        indices = torch.arange(len(labels)).numpy()
+        train_idx, val_idx = train_test_split(
+            indices, test_size=frac, stratify=labels.numpy(), random_state=seed
+        )
+        return torch.as_tensor(train_idx), torch.as_tensor(val_idx)
+
+    digest = hashlib.sha256(labels.numpy().tobytes()).hexdigest()[:16]
+    name = f"split-{cache.versions('scikit-learn')}-{digest}-{frac!r}-{seed}.pt"
+    train_idx, val_idx = _cached(name, split)
+    every = torch.cat([train_idx, val_idx]).sort().values
+    if not torch.equal(every, torch.arange(len(labels))):  # not a split of these labels
+        train_idx, val_idx = split()
+    return train_idx, val_idx
 
 
 def _subset(train_idx: torch.Tensor, subset: int | None, seed: int) -> torch.Tensor:

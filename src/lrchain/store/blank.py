@@ -2,13 +2,12 @@
 
 MLflow creates a new SQLite store by running every schema migration since its first release:
 about 2 s of CPU here, for every new folder (and every test). The first time on a machine,
-lrchain lets MLflow create a store in its cache folder (LRCHAIN_CACHE, else
-$XDG_CACHE_HOME/lrchain, else ~/.cache/lrchain), named for the MLflow and SQLAlchemy versions,
-and removes its Default experiment, whose artifact folder MLflow wrote as an absolute path.
-Each new store is a copy of that file: MLflow then finds its tables at the newest revision and
-adds the Default experiment itself, rooted in the store's folder, as it does in a store it
-creates. Anything going wrong here (no cache folder, a full disk) leaves MLflow to create the
-store as it always does.
+lrchain lets MLflow create a store in its cache (lrchain.cache), named for the MLflow and
+SQLAlchemy versions, and removes its Default experiment, whose artifact folder MLflow wrote as
+an absolute path. Each new store is a copy of that file: MLflow then finds its tables at the
+newest revision and adds the Default experiment itself, rooted in the store's folder, as it
+does in a store it creates. Anything going wrong here (no cache folder, a full disk) leaves
+MLflow to create the store as it always does.
 """
 
 from __future__ import annotations
@@ -17,22 +16,14 @@ import contextlib
 import os
 import shutil
 import sqlite3
-from importlib import metadata
 from pathlib import Path
 
-
-def cache_folder() -> Path:
-    """Where the blank stores are kept."""
-    if os.environ.get("LRCHAIN_CACHE"):
-        return Path(os.environ["LRCHAIN_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lrchain"
+from lrchain import cache
 
 
 def blank_path() -> Path:
     """The blank store for the MLflow and SQLAlchemy installed here."""
-    versions = "-".join(f"{name}-{metadata.version(name)}" for name in ("mlflow", "sqlalchemy"))
-    return cache_folder() / f"blank-{versions}.db"
+    return cache.folder() / f"blank-{cache.versions('mlflow', 'sqlalchemy')}.db"
 
 
 def copy_blank(target: Path) -> bool:
@@ -48,18 +39,16 @@ def copy_blank(target: Path) -> bool:
 
 
 def _make(blank: Path) -> None:
-    """MLflow creates a store beside `blank`; without its Default experiment, it becomes it."""
-    from mlflow import MlflowClient
+    """MLflow creates a store; without its Default experiment, it becomes `blank`."""
 
-    blank.parent.mkdir(parents=True, exist_ok=True)
-    making = blank.with_name(f".{blank.name}.{os.getpid()}")
-    try:
+    def create(making: Path) -> None:
+        from mlflow import MlflowClient
+
         MlflowClient(f"sqlite:///{making}").search_experiments()
         with contextlib.closing(sqlite3.connect(making)) as db, db:
             db.execute("DELETE FROM experiments WHERE experiment_id = 0")
-        making.replace(blank)  # whole or not at all, whoever else makes one at once
-    finally:
-        making.unlink(missing_ok=True)
+
+    cache.put(blank, create)
 
 
 def _place(blank: Path, target: Path) -> None:
