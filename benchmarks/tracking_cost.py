@@ -115,17 +115,20 @@ def logging_cost(cfg: dict, epochs: int, reps: int) -> tuple[Stat, Stat, Stat]:
         tracked_run(cfg, Path(tmp))
     cfg["trainer"]["epochs"] = epochs
     on, off, share = [], [], []
-    for _ in range(reps):
+    for rep in range(reps):
         with tempfile.TemporaryDirectory(prefix="lrchain-bench-") as tmp:
+            if rep % 2:  # each goes first in half the pairs: neither gets the warmer machine
+                off.append(untracked_run(cfg, Path(tmp)))
             wall, spent = tracked_run(cfg, Path(tmp))
             on.append(wall)
             share.append(100 * spent / wall)
-            off.append(untracked_run(cfg, Path(tmp)))
+            if not rep % 2:
+                off.append(untracked_run(cfg, Path(tmp)))
     return Stat(on), Stat(off), Stat(share)
 
 
 def rows(plan: Plan) -> list[Row]:
-    reps = max(2, plan.reps - 2)
+    reps = plan.reps  # the on/off ratio is a few per cent: five pairs, alternating
     every = copy.deepcopy(plan.cfg)
     every["trainer"]["checkpoint_every"] = 0  # a checkpoint each epoch, as before it was timed
     result = []
