@@ -141,7 +141,7 @@ def test_a_server_stopped_mid_sweep_loses_no_epoch_after_sync(tracking_server, l
 def test_a_job_stopped_by_sigterm_ends_killed_and_resumes_on_another_host(
     tracking_server, launch_dir, tmp_path
 ):
-    epochs, uri = 8, tracking_server.uri
+    epochs, uri = 40, tracking_server.uri  # ~8 s: the SIGTERM lands mid-run, not after it
     args = ["-m", "sched=exp", f"tracking.uri={uri}", "tracking.experiment=sigterm"]
     proc = start_train(launch_dir, *args, "hydra/launcher=local", f"trainer.epochs={epochs}")
     try:
