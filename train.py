@@ -4,12 +4,10 @@ import os
 import sys
 from pathlib import Path
 
+import hydra
+from omegaconf import DictConfig
+
 from lrchain import exiting
-
-exiting.install()  # first: a success then ends without Python's slow tear-down (lrchain.exiting)
-
-import hydra  # noqa: E402  (after exiting.install)
-from omegaconf import DictConfig  # noqa: E402
 
 # OpenMP threads waiting for work sleep instead of spinning: on a busy machine a spinning thread
 # holds the core its descheduled sibling needs (epochs 10-80x slower). OpenMP reads this once,
@@ -53,6 +51,7 @@ def check_first() -> None:
 
 
 if __name__ == "__main__":
+    exiting.install()  # before torch and MLflow load: a success ends without Python's tear-down
     try:
         check_first()
         main()

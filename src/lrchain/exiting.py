@@ -20,7 +20,11 @@ _state = {"installed": False, "succeeded": False}
 
 
 def install() -> None:
-    """Call before anything else registers an exit handler: this one then runs last."""
+    """Call before the command's work registers exit handlers (MLflow's): this one runs after them.
+
+    Handlers registered earlier are skipped after a success, but for logging's, which this one
+    runs itself: install before importing anything that registers another.
+    """
     if not _state["installed"]:
         _state["installed"] = True
         atexit.register(_end_now)
