@@ -1,4 +1,4 @@
-"""lrchain's cache: what is slow to make and the same each time, made once a machine.
+"""lrchain's cache: what is slow to make and the same each time, made once per machine.
 
 The folder is LRCHAIN_CACHE, else $XDG_CACHE_HOME/lrchain, else ~/.cache/lrchain. Each file is
 named for the versions of the packages that made it, and written whole (beside, then renamed),

@@ -83,7 +83,8 @@ def _create_sqlite(path: Path) -> None:
     if blank_path().exists() and copy_blank(path):
         print(f"[lrchain] new store {path}", flush=True)
         return
-    print(f"[lrchain] creating the store {path} (a few seconds, once a machine)", flush=True)
+    first = "a few seconds: the first store on this machine"
+    print(f"[lrchain] creating the store {path} ({first})", flush=True)
     copy_blank(path)  # makes the blank store first; False: MLflow creates this one itself
 
 
