@@ -166,6 +166,8 @@ def test_a_cache_file_that_is_not_a_split_of_these_labels_is_ignored(files, tmp_
         torch.save([torch.arange(3), torch.arange(2)], kept)  # not a split of these labels
     again = load("mnist", root)
     assert torch.equal(first.train.y, again.train.y) and torch.equal(first.val.x, again.val.x)
+    (kept,) = (tmp_path / "cache").glob("split-*.pt")
+    assert sum(len(part) for part in torch.load(kept)) == TRAIN  # made again, whole
 
 
 def test_train_size_without_loading_matches_official_sizes():

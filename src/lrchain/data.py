@@ -124,22 +124,25 @@ def _read_digits() -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = load_digits(return_X_y=True)
         return torch.tensor(images, dtype=torch.float32).reshape(-1, 1, 8, 8), torch.tensor(labels)
 
-    images, labels = _cached(f"digits-{cache.versions('scikit-learn')}.pt", read)
-    if images.shape != (1797, 1, 8, 8) or labels.shape != (1797,):  # not what sklearn gave
-        images, labels = read()
+    shapes = [(1797, 1, 8, 8), (1797,)]  # images, labels: what scikit-learn gives
+    name = f"digits-{cache.versions('scikit-learn')}.pt"
+    images, labels = _cached(name, read, lambda t: [x.shape for x in t] == shapes)
     return images, labels
 
 
-def _cached(name: str, make: Callable[[], tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
-    """`make()`'s tensors, kept in lrchain's cache as `name`; made again when unreadable."""
+def _cached(
+    name: str, make: Callable[[], tuple[torch.Tensor, ...]], valid: Callable[[tuple], bool]
+) -> tuple[torch.Tensor, ...]:
+    """`make()`'s tensors, kept in lrchain's cache as `name`; made again unless `valid`."""
     path = cache.folder() / name
-    try:
-        return tuple(torch.load(path, weights_only=True))
-    except Exception:  # missing, or not a file torch wrote: made again
-        made = make()
-        with contextlib.suppress(OSError):  # a cache that cannot be written: made each time
-            cache.put(path, lambda tmp: torch.save(list(made), tmp))
-        return made
+    with contextlib.suppress(Exception):  # missing, not a file torch wrote, or not valid
+        kept = tuple(torch.load(path, weights_only=True))
+        if valid(kept):
+            return kept
+    made = make()
+    with contextlib.suppress(OSError):  # a cache that cannot be written: made each time
+        cache.put(path, lambda tmp: torch.save(list(made), tmp))
+    return made
 
 
 def _read_torchvision(name: str, root: Path, cfg: Mapping) -> tuple[torch.Tensor, ...]:
@@ -235,10 +238,10 @@ def _split_indices(labels: torch.Tensor, frac: float, seed: int) -> tuple[torch.
 
     digest = hashlib.sha256(labels.numpy().tobytes()).hexdigest()[:16]
     name = f"split-{cache.versions('scikit-learn')}-{digest}-{frac!r}-{seed}.pt"
-    train_idx, val_idx = _cached(name, split)
-    every = torch.cat([train_idx, val_idx]).sort().values
-    if not torch.equal(every, torch.arange(len(labels))):  # not a split of these labels
-        train_idx, val_idx = split()
+    everyone = torch.arange(len(labels))  # a split of these labels: each index once
+    train_idx, val_idx = _cached(
+        name, split, lambda t: len(t) == 2 and torch.equal(torch.cat(t).sort().values, everyone)
+    )
     return train_idx, val_idx
 
 
