@@ -124,12 +124,16 @@ def user_env(threads: int, **extra: str) -> dict[str, str]:
 
 @functools.cache
 def empty_store() -> Path:
-    """An empty SQLite store with MLflow's tables, made once: copies skip the schema set-up."""
-    from mlflow import MlflowClient
+    """An empty SQLite store with MLflow's tables: lrchain's blank store (lrchain.store.blank).
+
+    Copies skip the schema set-up, and MLflow roots the Default experiment in each copy's folder.
+    """
+    from lrchain.store.blank import blank_path, copy_blank
 
     folder = Path(tempfile.mkdtemp(prefix="lrchain-bench-store-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    MlflowClient(f"sqlite:///{folder}/mlflow.db").search_experiments()
+    if not copy_blank(folder / "mlflow.db"):
+        raise RuntimeError(f"could not make or copy the blank store {blank_path()}")
     return folder / "mlflow.db"
 
 
