@@ -26,9 +26,10 @@ GIVEN_DIR = any(a in ("-cd", "--config-dir") or a.startswith("--config-dir=") fo
 
 @hydra.main(version_base="1.3", config_path=None if GIVEN_DIR else "conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from lrchain.job import main as run_job
+    with exiting.job():  # a joblib worker ends promptly after the sweep (lrchain.exiting)
+        from lrchain.job import main as run_job
 
-    return run_job(cfg)
+        return run_job(cfg)
 
 
 def check_first() -> None:

@@ -103,3 +103,62 @@ def test_a_failure_exits_as_python_does(tmp_path: Path):
     assert (proc.returncode, proc.stdout) == (3, "flushed")
     assert (tmp_path / "atexit").read_text() == "ran"
     assert (tmp_path / "teardown").read_text() == "ran"
+
+
+WORKERS = """
+import atexit, os, sys, types
+from pathlib import Path
+from joblib import Parallel, delayed
+from lrchain import exiting
+marks = Path(sys.argv[1])
+class TornDown:
+    def __init__(self, path):
+        self.path = path
+    def __del__(self):
+        self.path.write_text("ran")
+def job(number, how):
+    try:
+        with exiting.job():
+            pid = os.getpid()
+            atexit.register(lambda: (marks / f"atexit-{pid}").write_text("ran"))
+            kept = types.ModuleType(f"kept{number}")  # freed only by the interpreter's teardown
+            kept.obj = TornDown(marks / f"teardown-{pid}")
+            sys.modules[kept.__name__] = kept
+            (marks / f"job-{pid}").write_text(how)
+            if how == "fail":
+                raise ValueError("the job failed")
+    except ValueError:  # the worker goes on, as after a job lrchain let fail
+        pass
+Parallel(n_jobs=2)(delayed(job)(n, how) for n, how in enumerate(sys.argv[2:]))
+"""
+
+
+def worker_marks(marks: Path, *jobs: str) -> dict[str, dict[str, str]]:
+    """Run `jobs` in joblib's workers; per worker: what its job, exit handlers, teardown left."""
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKERS, str(marks), *jobs],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    found: dict[str, dict[str, str]] = {}
+    for path in marks.iterdir():
+        what, pid = path.name.split("-")
+        found.setdefault(pid, {})[what] = path.read_text()
+    return found
+
+
+def test_a_joblib_worker_whose_jobs_returned_ends_after_its_exit_handlers_without_teardown(
+    tmp_path: Path,
+):
+    workers = worker_marks(tmp_path, "ok", "ok")  # one worker may run both
+    assert workers and str(os.getpid()) not in workers
+    for pid, marks in workers.items():
+        assert marks == {"job": "ok", "atexit": "ran"}, pid
+
+
+def test_a_joblib_worker_whose_job_raised_exits_as_python_does(tmp_path: Path):
+    workers = worker_marks(tmp_path, "fail")
+    (marks,) = workers.values()
+    assert marks == {"job": "fail", "atexit": "ran", "teardown": "ran"}
