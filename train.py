@@ -7,7 +7,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from lrchain import exiting
+from lrchain import collector, exiting
 
 # OpenMP threads waiting for work sleep instead of spinning: on a busy machine a spinning thread
 # holds the core its descheduled sibling needs (epochs 10-80x slower). OpenMP reads this once,
@@ -27,6 +27,7 @@ GIVEN_DIR = any(a in ("-cd", "--config-dir") or a.startswith("--config-dir=") fo
 @hydra.main(version_base="1.3", config_path=None if GIVEN_DIR else "conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     with exiting.job():  # a joblib worker ends promptly after the sweep (lrchain.exiting)
+        collector.pause()  # a joblib worker's first job loads torch and MLflow (lrchain.collector)
         from lrchain.job import main as run_job
 
         return run_job(cfg)
@@ -53,6 +54,7 @@ def check_first() -> None:
 
 if __name__ == "__main__":
     exiting.install()  # before torch and MLflow load: a success ends without Python's tear-down
+    collector.pause()  # no garbage collection while they load; resumed before the jobs' configs
     try:
         check_first()
         main()

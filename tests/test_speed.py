@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 from conftest import client_for, lrchain, newest_run_id, runs_of, train
 
 from lrchain.build import resolve_threads, usable_cores
+from lrchain.testing import clean_env
 
 
 def test_auto_threads_share_the_cores_this_process_may_use_among_the_jobs_at_once():
@@ -162,3 +164,79 @@ def test_a_joblib_worker_whose_job_raised_exits_as_python_does(tmp_path: Path):
     workers = worker_marks(tmp_path, "fail")
     (marks,) = workers.values()
     assert marks == {"job": "fail", "atexit": "ran", "teardown": "ran"}
+
+
+OBSERVED = """
+import gc, json, runpy, sys
+from pathlib import Path
+import lrchain.job, lrchain.sweep, lrchain.training
+seen = []
+def observing(name, fn):
+    def observed(*args, **kwargs):
+        seen.append([name, gc.isenabled(), gc.get_freeze_count() > 0])
+        Path("gc.json").write_text(json.dumps(seen))
+        return fn(*args, **kwargs)
+    return observed
+lrchain.job.main = observing("job", lrchain.job.main)
+lrchain.training.fit = observing("fit", lrchain.training.fit)
+sweep = lrchain.sweep.SweepCallback
+sweep.on_run_start = observing("start", sweep.on_run_start)
+sweep.on_multirun_start = observing("start", sweep.on_multirun_start)
+sys.argv = ["train.py", *sys.argv[1:]]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+def collector_seen(folder: Path, *args: str) -> list[list]:
+    """Whether Python's garbage collector ran, and had frozen what loading made, when lrchain's
+    set-up, each job and each run's training began, in `python train.py ARGS`."""
+    (folder / "observe.py").write_text(OBSERVED)
+    proc = subprocess.run(
+        [sys.executable, "observe.py", *args],
+        cwd=folder,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((folder / "gc.json").read_text())
+
+
+@pytest.mark.slow
+def test_the_collector_pauses_while_a_run_loads_and_runs_for_its_training(launch_dir):
+    assert collector_seen(launch_dir, "trainer.epochs=1") == [
+        ["start", False, False],
+        ["job", False, False],
+        ["fit", True, True],
+    ]
+
+
+@pytest.mark.slow
+def test_the_collector_runs_again_before_a_sweep_composes_its_jobs(launch_dir):
+    seen = collector_seen(launch_dir, "-m", "seed=0,1", "trainer.epochs=1")
+    assert seen == [["start", False, False], *[["job", True, True], ["fit", True, True]] * 2]
+
+
+COLLECTOR = """
+import gc, sys
+from lrchain import collector
+if sys.argv[1] == "off":  # the user's own choice
+    gc.disable()
+collector.pause()
+paused = gc.isenabled()
+collector.resume()
+resumed = gc.isenabled(), gc.get_freeze_count() > 0
+collector.pause()  # another job in this process
+print(paused, *resumed, gc.isenabled())
+"""
+
+
+@pytest.mark.parametrize(
+    ("setting", "seen"), [("on", "False True True True"), ("off", "False False False False")]
+)
+def test_the_collector_pauses_once_per_process_and_leaves_the_users_setting(setting, seen):
+    proc = subprocess.run(
+        [sys.executable, "-c", COLLECTOR, setting], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.split() == seen.split(), proc.stderr

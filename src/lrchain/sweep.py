@@ -182,6 +182,9 @@ class SweepCallback(Callback):
         atexit.register(self._end, "KILLED")  # Ctrl-C or a crash of the sweep itself
         _sigterm_ends_like_ctrl_c()  # `kill`, or a scheduler stopping the launching process
         print(f"[lrchain] sweep {name!r}: parent run {self.parent_id} at {uri}", flush=True)
+        from lrchain import collector
+
+        collector.resume()  # before Hydra composes every job's config: its garbage is freed
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from lrchain import store

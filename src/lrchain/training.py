@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from lrchain import checkpoint, engine, model_logging, store
+from lrchain import checkpoint, collector, engine, model_logging, store
 from lrchain.build import Parts, build, expected_csv, resolve_threads
 from lrchain.contract import (
     CONFIG_ARTIFACT,
@@ -85,6 +85,7 @@ def train(config: dict[str, Any], launch: Launch) -> Result:
             opening.join()  # never leave a store half created
         raise
     run = open_run(config, launch, parts, opening.result() if opening else None)
+    collector.resume()  # loaded: a paused collector runs again, for what training creates
     return complete(config, parts, run, launch.after_epoch)
 
 
