@@ -282,6 +282,8 @@ def test_logged_models_load_back_with_the_same_predictions(files, cifar_run, mon
         torch.testing.assert_close(
             mlflow.pytorch.load_model(model_uri)(data.test.x), model.eval()(data.test.x)
         )
+    layers = {type(layer).__module__ for layer in mlflow.pytorch.load_model(model_uri).modules()}
+    assert all(name.startswith("torch.") for name in layers), layers  # loads without lrchain
     signature = mlflow.models.get_model_info(model_uri).signature
     assert signature.inputs.inputs[0].shape == (-1, 3, 32, 32)
 

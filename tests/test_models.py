@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lrchain.models import PoolTo, small_cnn
+from lrchain.models import PoolTo, portable, small_cnn
 
 
 def two_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
@@ -44,3 +44,13 @@ def test_pool_to_passes_an_input_of_its_size_and_pools_a_larger_one():
     assert PoolTo(4)(x) is x
     assert PoolTo((4, 4))(x) is x
     assert PoolTo(4)(torch.randn(2, 3, 16, 16)).shape == (2, 3, 4, 4)
+
+
+def test_a_portable_cnn_is_made_of_torch_layers_and_computes_the_same():
+    x = torch.randn(4, 1, 8, 8)
+    model = small_cnn(1, 10, 8, 16).eval()
+    before = model(x)
+    same = portable(model)
+    assert same is model
+    assert all(type(layer).__module__.startswith("torch.") for layer in model.modules())
+    assert torch.equal(model(x), before)

@@ -73,7 +73,9 @@ def log_model(client: Any, run_id: str, model: nn.Module, example: torch.Tensor)
     from mlflow.entities import LoggedModelOutput, LoggedModelStatus
     from mlflow.models import infer_signature
 
-    cpu_model = copy.deepcopy(model).cpu().eval()
+    from lrchain.models import portable
+
+    cpu_model = portable(copy.deepcopy(model)).cpu().eval()  # torch's layers: loads without lrchain
     example = example[:4].detach().cpu()  # a batch above 1 keeps the batch dimension dynamic
     with torch.inference_mode():
         output = cpu_model(example)

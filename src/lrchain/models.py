@@ -54,6 +54,18 @@ class PoolTo(nn.AdaptiveAvgPool2d):
         return super().forward(x)
 
 
+def portable(model: nn.Module) -> nn.Module:
+    """`model`, changed in place, made of torch's own layers only: each PoolTo becomes the
+    nn.AdaptiveAvgPool2d it stands for (the same numbers). A logged model then loads where
+    torch is installed and lrchain is not."""
+    for name, child in model.named_children():
+        if isinstance(child, PoolTo):
+            setattr(model, name, nn.AdaptiveAvgPool2d(child.output_size))
+        else:
+            portable(child)
+    return model
+
+
 def mlp(inputs: int, num_classes: int, hidden: int, depth: int) -> nn.Module:
     """The flattened image through `depth` dense ReLU layers of `hidden` units, then logits."""
     layers: list[nn.Module] = [nn.Flatten()]
