@@ -17,7 +17,7 @@ from lrchain.engine import Diverged
 from lrchain.errors import ConfigError, TrackingError
 from lrchain.overrides import readable
 from lrchain.search.trial import trial_of
-from lrchain.sweep import FAILURE_FILE, read_sweep
+from lrchain.sweep import FAILURE_FILE, launched_together, read_sweep
 from lrchain.training import Launch, train
 
 
@@ -54,21 +54,14 @@ def jobs_at_once(hydra: Any) -> int:
 
 
 def sweep_size(sweep_dir: Path) -> int | None:
-    """How many jobs the basic sweeper launches together, from the multirun.yaml it saved."""
+    """How many jobs the sweeper launches together, from the multirun.yaml it saved."""
     try:
-        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-        from hydra.core.override_parser.overrides_parser import OverridesParser
         from omegaconf import OmegaConf
 
         saved = OmegaConf.load(sweep_dir / "multirun.yaml").hydra
-        if str(saved.sweeper.get("_target_", "")).endswith(".ScheduleSearch"):
-            return int(saved.sweeper.n_jobs)  # trials launched together
-        if not str(saved.sweeper.get("_target_", "")).endswith(".BasicSweeper"):
-            return None
-        parsed = OverridesParser.create().parse_overrides(list(saved.overrides.task))
-        return len(BasicSweeper.split_arguments(parsed, saved.sweeper.get("max_batch_size"))[0])
-    except Exception:  # another sweeper, or Hydra changed: the launcher's count stands
+    except Exception:  # no multirun.yaml: the launcher's count stands
         return None
+    return launched_together(saved)
 
 
 def main(cfg: DictConfig) -> float | None:

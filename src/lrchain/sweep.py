@@ -90,6 +90,24 @@ def runs_on_this_host(launcher: Any) -> bool:
     return False  # SLURM, Ray on AWS, RQ workers, launchers lrchain does not know
 
 
+def launched_together(hydra: Any) -> int | None:
+    """How many jobs a sweep's sweeper launches together (`hydra` is its config's hydra node):
+    all of the basic sweeper's (or a batch, `max_batch_size`), a search's `n_jobs` trials;
+    None for another sweeper."""
+    try:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        if str(hydra.sweeper.get("_target_", "")).endswith(".ScheduleSearch"):
+            return int(hydra.sweeper.n_jobs)  # trials launched together
+        if not str(hydra.sweeper.get("_target_", "")).endswith(".BasicSweeper"):
+            return None
+        parsed = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+        return len(BasicSweeper.split_arguments(parsed, hydra.sweeper.get("max_batch_size"))[0])
+    except Exception:  # Hydra changed: the launcher's count stands
+        return None
+
+
 def waiting_for_sync(sweep: Path) -> list[Path]:
     """The job folders of `sweep` (and the sweep itself) holding what the store did not take."""
     from lrchain.spool import FOLDER
@@ -160,13 +178,16 @@ class SweepCallback(Callback):
 
         if search.is_search(config):  # its keys and space, before the parent run is created
             search.check(config)
-        from lrchain.provenance import code_tags
+        from lrchain import workers
+        from lrchain.provenance import source_tags
 
         self.client, experiment_id, uri = _open_store(config)
+        # Not before: a store that fails would keep the user waiting for the workers' imports.
+        workers.prepare(config, launched_together(config.hydra) or 1)  # while the rest is set up
         overrides = list(config.hydra.overrides.task)
         shown = [o for o in overrides if not o.startswith(("tracking.", "hydra"))]  # not where
         name = f"{' '.join(shown) or 'sweep'} ({time.strftime('%Y-%m-%d %H:%M:%S')})"
-        tags = code_tags() | {TAG_SWEEP: "true"}
+        tags = source_tags() | {TAG_SWEEP: "true"}
         parent = self.client.create_run(experiment_id, run_name=name, tags=tags)
         self.parent_id = parent.info.run_id
         self.client.log_param(self.parent_id, "sweep.overrides", " ".join(overrides))

@@ -1,0 +1,111 @@
+"""Where a sweep's jobs will run, loaded while the sweep sets itself up.
+
+A job's first ~5 s of CPU go to importing torch, torch._dynamo (every optimizer step needs it),
+MLflow and its database store. The basic launcher runs the jobs in the launching process: it
+imports them during the set-up, while lrchain.collector keeps garbage collection paused.
+`hydra/launcher=joblib` starts its worker processes only after the set-up (the store, the
+parent run, every job's config), and each worker's first job then imported all of it while the
+launching process waited: on 2 cores a 4-job sweep printed its first epoch 11 s after the
+command started. Here the same workers are asked of joblib at the start of the set-up, on a
+background thread, and each imports what a job imports. joblib's loky backend keeps a pool's
+workers for the next `Parallel` call with the same settings (`idle_worker_timeout`, 300 s), so
+the launcher's own call finds them loaded. Nothing else is done in them: no job, no store, no
+number changes (each job sets its threads, trainer.threads). Other launchers (submitit, SLURM)
+start a fresh process per job, with nothing to share: they are left as they are, and the
+launching process, which never trains, does not load torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import threading
+from typing import Any
+
+# What a job imports on its way to its first epoch (digits come from lrchain's cache).
+JOB_MODULES = ("torch", "mlflow", "lrchain.job", "torch._dynamo")
+TORCHVISION_MODULES = ("torchvision.datasets",)  # MNIST, Fashion-MNIST, CIFAR-10
+SQL_STORE_MODULES = (  # MLflow's database store (SQLite, PostgreSQL): ~0.9 s
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.tracking.sqlalchemy_workspace_store",
+    "alembic.command",
+)
+
+
+def prepare(config: Any, jobs: int) -> threading.Thread | None:
+    """Load what the first `jobs` jobs of the sweep `config` need where they will run.
+
+    The basic launcher: imported here, now. joblib's: its workers are started and load on a
+    background thread, returned (None otherwise); its failure changes nothing, the launcher then
+    starts its workers as it always did.
+    """
+    target = str(config.hydra.launcher.get("_target_", ""))
+    if target.endswith(".BasicLauncher"):  # train.py paused the collector; the sweep resumes it
+        for name in job_modules(config):
+            with contextlib.suppress(ImportError):  # the job names what is missing
+                importlib.import_module(name)
+        return None
+    if not target.endswith(".JoblibLauncher"):
+        return None
+    from omegaconf import OmegaConf
+
+    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+    thread = threading.Thread(
+        target=_start_workers,
+        args=(launcher, job_modules(config), jobs),
+        name="lrchain-workers",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def job_modules(config: Any) -> list[str]:
+    """The modules a job of `config` imports: lrchain's, its data's and its store's libraries."""
+    modules = list(JOB_MODULES)
+    if str(config.data.name) != "digits":
+        modules += TORCHVISION_MODULES
+    if not str(config.tracking.uri).startswith(("http:", "https:", "databricks")):
+        modules += SQL_STORE_MODULES
+    return modules
+
+
+def joblib_settings(launcher: dict[str, Any]) -> dict[str, Any]:
+    """The arguments Hydra's joblib launcher gives `joblib.Parallel`, from its config: the same
+    ones, so that joblib hands the launcher the workers started here."""
+    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+
+    settings = {key: value for key, value in launcher.items() if key != "_target_"}
+    settings["backend"] = "loky"
+    process_joblib_cfg(settings)  # text to numbers, as the launcher converts them
+    return settings
+
+
+def load(modules: list[str]) -> int:
+    """In a worker: import `modules` with garbage collection paused, then resume it as a job does
+    before it trains (lrchain.collector); this process's id.
+
+    The worker ends promptly after the sweep (lrchain.exiting) even if no job comes its way.
+    """
+    from lrchain import collector, exiting
+
+    exiting.install()  # before the imports: its exit handler runs after theirs
+    collector.pause()
+    for name in modules:
+        importlib.import_module(name)
+    collector.resume()
+    exiting.succeeded()  # a job it runs later sets this again, around itself
+    return os.getpid()
+
+
+def _start_workers(launcher: dict[str, Any], modules: list[str], jobs: int) -> None:
+    try:
+        from joblib import Parallel, delayed, effective_n_jobs
+
+        settings = joblib_settings(launcher)
+        workers = min(jobs, effective_n_jobs(settings.get("n_jobs")))
+        if workers > 1:  # one: joblib runs the jobs in this process
+            Parallel(**settings)(delayed(load)(modules) for _ in range(workers))
+    except Exception:  # the launcher's own Parallel call starts its workers as it always did
+        pass

@@ -1,0 +1,103 @@
+"""A sweep's jobs find what they import already loaded where they run (lrchain.workers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import runs_of, train
+
+from lrchain.testing import clean_env
+from lrchain.workers import job_modules, joblib_settings
+
+# A Hydra callback of the test's: what each job's process had loaded when the job began, and
+# whether the launching process ever loaded torch.
+OBSERVE = """
+import json, os, sys
+from pathlib import Path
+from hydra.experimental.callback import Callback
+
+LOADED = ("torch", "torch._dynamo", "mlflow.store.tracking.sqlalchemy_store")
+
+class Observe(Callback):
+    def on_multirun_start(self, config, **kwargs):
+        Path("launcher.json").write_text(json.dumps({"pid": os.getpid()}))
+
+    def on_job_start(self, config, **kwargs):
+        seen = {"pid": os.getpid(), "loaded": [m for m in LOADED if m in sys.modules]}
+        Path(f"job-{config.sched.name}.json").write_text(json.dumps(seen))
+
+    def on_multirun_end(self, config, **kwargs):
+        seen = json.loads(Path("launcher.json").read_text())
+        seen["torch"] = "torch" in sys.modules
+        Path("launcher.json").write_text(json.dumps(seen))
+"""
+
+
+def observed_sweep(folder: Path, *args: str) -> tuple[dict, dict[str, dict]]:
+    """`python train.py -m sched=step,exp ARGS` observed: the launcher's, and each job's, view."""
+    (folder / "observe.py").write_text(OBSERVE)
+    train(
+        folder,
+        "-m",
+        "sched=step,exp",
+        "trainer.epochs=1",
+        "+hydra.callbacks.observe._target_=observe.Observe",
+        *args,
+        env=clean_env(PYTHONPATH=str(folder)),  # the callback's module, in every worker too
+    )
+    assert len(runs_of(folder)) == 3  # the parent and its two jobs, as without the callback
+    launcher = json.loads((folder / "launcher.json").read_text())
+    jobs = {name: json.loads((folder / f"job-{name}.json").read_text()) for name in ("step", "exp")}
+    return launcher, jobs
+
+
+@pytest.mark.slow
+def test_joblib_workers_load_during_the_set_up_and_the_launcher_never_loads_torch(launch_dir):
+    launcher, jobs = observed_sweep(launch_dir, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    assert launcher["torch"] is False  # it trains nothing: ~1.7 s and ~300 MB saved
+    for job in jobs.values():
+        assert job["pid"] != launcher["pid"]
+        # torch._dynamo comes with the first optimizer step: loaded before the job, by lrchain
+        assert job["loaded"] == ["torch", "torch._dynamo", "mlflow.store.tracking.sqlalchemy_store"]
+
+
+@pytest.mark.slow
+def test_the_basic_launcher_loads_the_jobs_modules_during_the_set_up(launch_dir):
+    launcher, jobs = observed_sweep(launch_dir)
+    assert launcher["torch"] is True
+    assert jobs["step"]["pid"] == jobs["exp"]["pid"] == launcher["pid"]
+    assert jobs["step"]["loaded"] == [
+        "torch",
+        "torch._dynamo",
+        "mlflow.store.tracking.sqlalchemy_store",
+    ]
+
+
+def test_the_workers_are_asked_of_joblib_as_hydras_launcher_asks():
+    from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+    from joblib import Parallel
+    from omegaconf import OmegaConf
+
+    launcher = OmegaConf.to_container(OmegaConf.structured(JobLibLauncherConf(n_jobs=2)))
+    settings = joblib_settings(launcher)
+    assert "_target_" not in settings
+    assert settings["backend"] == "loky"  # what the launcher sets, whatever its config says
+    assert settings["n_jobs"] == 2
+    assert Parallel(**settings).n_jobs == 2  # every key is one of joblib.Parallel's
+
+
+def test_a_job_loads_its_datas_and_its_stores_libraries():
+    def config(data: str, uri: str):
+        from omegaconf import OmegaConf
+
+        return OmegaConf.create({"data": {"name": data}, "tracking": {"uri": uri}})
+
+    digits = job_modules(config("digits", "sqlite:///mlflow.db"))
+    assert "torch._dynamo" in digits
+    assert "mlflow.store.tracking.sqlalchemy_store" in digits
+    assert "torchvision.datasets" not in digits  # digits come from lrchain's cache
+    served = job_modules(config("cifar10", "http://127.0.0.1:5000"))
+    assert "torchvision.datasets" in served
+    assert "mlflow.store.tracking.sqlalchemy_store" not in served  # the server's, not the job's
