@@ -11,6 +11,9 @@ from conftest import runs_of, train
 from lrchain.testing import clean_env
 from lrchain.workers import job_modules, joblib_settings
 
+# Loaded by a job before its first epoch; torch._dynamo comes with the first optimizer step.
+LOADED = ["torch", "torch._dynamo", "mlflow.store.tracking.sqlalchemy_store"]
+
 # A Hydra callback of the test's: what each job's process had loaded when the job began, and
 # whether the launching process ever loaded torch.
 OBSERVE = """
@@ -18,7 +21,7 @@ import json, os, sys
 from pathlib import Path
 from hydra.experimental.callback import Callback
 
-LOADED = ("torch", "torch._dynamo", "mlflow.store.tracking.sqlalchemy_store")
+LOADED = __LOADED__
 
 class Observe(Callback):
     def on_multirun_start(self, config, **kwargs):
@@ -32,7 +35,7 @@ class Observe(Callback):
         seen = json.loads(Path("launcher.json").read_text())
         seen["torch"] = "torch" in sys.modules
         Path("launcher.json").write_text(json.dumps(seen))
-"""
+""".replace("__LOADED__", repr(LOADED))
 
 
 def observed_sweep(folder: Path, *args: str) -> tuple[dict, dict[str, dict]]:
@@ -59,20 +62,20 @@ def test_joblib_workers_load_during_the_set_up_and_the_launcher_never_loads_torc
     assert launcher["torch"] is False  # it trains nothing: ~1.7 s and ~300 MB saved
     for job in jobs.values():
         assert job["pid"] != launcher["pid"]
-        # torch._dynamo comes with the first optimizer step: loaded before the job, by lrchain
-        assert job["loaded"] == ["torch", "torch._dynamo", "mlflow.store.tracking.sqlalchemy_store"]
+        assert job["loaded"] == LOADED
 
 
 @pytest.mark.slow
-def test_the_basic_launcher_loads_the_jobs_modules_during_the_set_up(launch_dir):
-    launcher, jobs = observed_sweep(launch_dir)
-    assert launcher["torch"] is True
-    assert jobs["step"]["pid"] == jobs["exp"]["pid"] == launcher["pid"]
-    assert jobs["step"]["loaded"] == [
-        "torch",
-        "torch._dynamo",
-        "mlflow.store.tracking.sqlalchemy_store",
-    ]
+@pytest.mark.parametrize(
+    "launcher",
+    [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"]],
+    ids=["basic", "joblib-1"],
+)
+def test_jobs_run_here_find_their_modules_loaded_during_the_set_up(launch_dir, launcher):
+    launcher_seen, jobs = observed_sweep(launch_dir, *launcher)
+    assert launcher_seen["torch"] is True
+    assert jobs["step"]["pid"] == jobs["exp"]["pid"] == launcher_seen["pid"]
+    assert jobs["step"]["loaded"] == LOADED  # loaded while garbage collection was paused
 
 
 def test_the_workers_are_asked_of_joblib_as_hydras_launcher_asks():

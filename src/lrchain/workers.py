@@ -5,9 +5,10 @@ MLflow and its database store. The basic launcher runs the jobs in the launching
 imports them during the set-up, while lrchain.collector keeps garbage collection paused.
 `hydra/launcher=joblib` starts its worker processes only after the set-up (the store, the
 parent run, every job's config), and each worker's first job then imported all of it while the
-launching process waited: on 2 cores a 4-job sweep printed its first epoch 11 s after the
-command started. Here the same workers are asked of joblib at the start of the set-up, on a
-background thread, and each imports what a job imports. joblib's loky backend keeps a pool's
+launching process waited: on 2 cores a 4-job sweep printed its first epoch 9-10 s after the
+command started. Here the same workers are asked of joblib as soon as the store is open (a
+store that fails ends the command without waiting for them), on a background thread, and each
+imports what a job imports. joblib's loky backend keeps a pool's
 workers for the next `Parallel` call with the same settings (`idle_worker_timeout`, 300 s), so
 the launcher's own call finds them loaded. Nothing else is done in them: no job, no store, no
 number changes (each job sets its threads, trainer.threads). Other launchers (submitit, SLURM)
@@ -36,29 +37,31 @@ SQL_STORE_MODULES = (  # MLflow's database store (SQLite, PostgreSQL): ~0.9 s
 def prepare(config: Any, jobs: int) -> threading.Thread | None:
     """Load what the first `jobs` jobs of the sweep `config` need where they will run.
 
-    The basic launcher: imported here, now. joblib's: its workers are started and load on a
-    background thread, returned (None otherwise); its failure changes nothing, the launcher then
-    starts its workers as it always did.
+    Jobs that run in this process (the basic launcher, joblib with one job at a time): imported
+    here, now. joblib's workers: started, and loading, on a background thread, returned; its
+    failure changes nothing (the launcher then starts its workers as it always did). Other
+    launchers start a process per job: nothing is done.
     """
     target = str(config.hydra.launcher.get("_target_", ""))
-    if target.endswith(".BasicLauncher"):  # train.py paused the collector; the sweep resumes it
-        for name in job_modules(config):
-            with contextlib.suppress(ImportError):  # the job names what is missing
-                importlib.import_module(name)
-        return None
-    if not target.endswith(".JoblibLauncher"):
-        return None
-    from omegaconf import OmegaConf
+    if target.endswith(".JoblibLauncher"):
+        from omegaconf import OmegaConf
 
-    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
-    thread = threading.Thread(
-        target=_start_workers,
-        args=(launcher, job_modules(config), jobs),
-        name="lrchain-workers",
-        daemon=True,
-    )
-    thread.start()
-    return thread
+        launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+        if _workers_at_once(launcher) > 1:
+            thread = threading.Thread(
+                target=_start_workers,
+                args=(launcher, job_modules(config), jobs),
+                name="lrchain-workers",
+                daemon=True,
+            )
+            thread.start()
+            return thread
+    elif not target.endswith(".BasicLauncher"):
+        return None
+    for name in job_modules(config):  # train.py paused the collector; the sweep resumes it
+        with contextlib.suppress(ImportError):  # the job names what is missing
+            importlib.import_module(name)
+    return None
 
 
 def job_modules(config: Any) -> list[str]:
@@ -101,11 +104,21 @@ def load(modules: list[str]) -> int:
 
 def _start_workers(launcher: dict[str, Any], modules: list[str], jobs: int) -> None:
     try:
-        from joblib import Parallel, delayed, effective_n_jobs
+        from joblib import Parallel, delayed
 
         settings = joblib_settings(launcher)
-        workers = min(jobs, effective_n_jobs(settings.get("n_jobs")))
-        if workers > 1:  # one: joblib runs the jobs in this process
-            Parallel(**settings)(delayed(load)(modules) for _ in range(workers))
+        workers = min(jobs, _workers_at_once(launcher))  # no more than will have work
+        Parallel(**settings)(delayed(load)(modules) for _ in range(workers))
     except Exception:  # the launcher's own Parallel call starts its workers as it always did
         pass
+
+
+def _workers_at_once(launcher: dict[str, Any]) -> int:
+    """joblib's worker count for the launcher's `n_jobs` (negative: counted back from the cores);
+    1 (jobs run in this process) where joblib would refuse it: the launcher then says why."""
+    from joblib import effective_n_jobs
+
+    try:
+        return int(effective_n_jobs(launcher.get("n_jobs")))
+    except Exception:
+        return 1
