@@ -9,7 +9,7 @@ import pytest
 from conftest import runs_of, train
 
 from lrchain.testing import clean_env
-from lrchain.workers import job_modules, joblib_settings
+from lrchain.workers import crowding, job_modules, joblib_settings
 
 # Loaded by a job before its first epoch; torch._dynamo comes with the first optimizer step.
 LOADED = ["torch", "torch._dynamo", "mlflow.store.tracking.sqlalchemy_store"]
@@ -104,3 +104,12 @@ def test_a_job_loads_its_datas_and_its_stores_libraries():
     served = job_modules(config("cifar10", "http://127.0.0.1:5000"))
     assert "torchvision.datasets" in served
     assert "mlflow.store.tracking.sqlalchemy_store" not in served  # the server's, not the job's
+
+
+def test_more_jobs_at_once_than_cores_are_named_and_fitting_ones_are_not():
+    assert crowding(2, 2) is None
+    assert crowding(1, 8) is None
+    note = crowding(4, 2)
+    assert note is not None
+    assert note.startswith("4 jobs at once on 2 core(s)")
+    assert "hydra.launcher.n_jobs=2" in note

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lrchain.cores import usable_cores
 from lrchain.data import Data, load_data, steps_per_epoch
 from lrchain.errors import ConfigError
 from lrchain.models import build_model, build_model_optimizer, scratch_optimizer
@@ -91,14 +91,6 @@ def resolve_threads(setting: int | str, jobs_at_once: int = 1) -> int:
     if setting != "auto":
         return int(setting)
     return max(1, usable_cores() // max(1, jobs_at_once))
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (a cpuset or taskset narrows them)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on macOS or Windows
-        return os.cpu_count() or 1
 
 
 def pick_device(name: str) -> torch.device:

@@ -24,6 +24,8 @@ import os
 import threading
 from typing import Any
 
+from lrchain.cores import usable_cores
+
 # What a job imports on its way to its first epoch (digits come from lrchain's cache).
 JOB_MODULES = ("torch", "mlflow", "lrchain.job", "torch._dynamo")
 TORCHVISION_MODULES = ("torchvision.datasets",)  # MNIST, Fashion-MNIST, CIFAR-10
@@ -47,7 +49,11 @@ def prepare(config: Any, jobs: int) -> threading.Thread | None:
         from omegaconf import OmegaConf
 
         launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
-        if _workers_at_once(launcher) > 1:
+        workers = _workers_at_once(launcher)
+        note = crowding(min(jobs, workers), usable_cores())
+        if note:
+            print(f"[lrchain] {note}", flush=True)
+        if workers > 1:
             thread = threading.Thread(
                 target=_start_workers,
                 args=(launcher, job_modules(config), jobs),
@@ -62,6 +68,17 @@ def prepare(config: Any, jobs: int) -> threading.Thread | None:
         with contextlib.suppress(ImportError):  # the job names what is missing
             importlib.import_module(name)
     return None
+
+
+def crowding(at_once: int, cores: int) -> str | None:
+    """What to say when more jobs run at once than there are cores; None when they fit."""
+    if at_once <= cores:
+        return None
+    return (
+        f"{at_once} jobs at once on {cores} core(s): each trains on 1 thread and they take"
+        f" turns; on 2 cores, 4 at once measured slower than hydra.launcher.n_jobs={cores}"
+        " (README: Performance)"
+    )
 
 
 def job_modules(config: Any) -> list[str]:
