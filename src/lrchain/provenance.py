@@ -45,7 +45,7 @@ def code_tags() -> dict[str, str]:
 @functools.cache
 def source_tags() -> dict[str, str]:
     """code_tags() but torch's version: a sweep's parent run, whose process trains nothing and,
-    with a parallel launcher, never loads torch (1.7 s, and ~300 MB, on a SLURM login node)."""
+    with a parallel launcher, never loads torch (1.7 s, and ~480 MB, on a SLURM login node)."""
     tags = {
         "lrchain.version": lrchain.__version__,
         "lrchain.python": platform.python_version(),
