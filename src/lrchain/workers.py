@@ -56,7 +56,7 @@ def prepare(config: Any, jobs: int) -> threading.Thread | None:
         if workers > 1:
             thread = threading.Thread(
                 target=_start_workers,
-                args=(launcher, job_modules(config), jobs),
+                args=(launcher, job_modules(config), min(jobs, workers)),  # no more than have work
                 name="lrchain-workers",
                 daemon=True,
             )
@@ -119,13 +119,11 @@ def load(modules: list[str]) -> int:
     return os.getpid()
 
 
-def _start_workers(launcher: dict[str, Any], modules: list[str], jobs: int) -> None:
+def _start_workers(launcher: dict[str, Any], modules: list[str], workers: int) -> None:
     try:
         from joblib import Parallel, delayed
 
-        settings = joblib_settings(launcher)
-        workers = min(jobs, _workers_at_once(launcher))  # no more than will have work
-        Parallel(**settings)(delayed(load)(modules) for _ in range(workers))
+        Parallel(**joblib_settings(launcher))(delayed(load)(modules) for _ in range(workers))
     except Exception:  # the launcher's own Parallel call starts its workers as it always did
         pass
 
