@@ -178,12 +178,13 @@ class SweepCallback(Callback):
 
         if search.is_search(config):  # its keys and space, before the parent run is created
             search.check(config)
-        from lrchain import workers
+        from lrchain import compose_once, workers
         from lrchain.provenance import source_tags
 
         self.client, experiment_id, uri = _open_store(config)
         # Not before: a store that fails would keep the user waiting for the workers' imports.
         workers.prepare(config, launched_together(config.hydra) or 1)  # while the rest is set up
+        compose_once.install(config)  # the batch's check composes each job; the launch reuses it
         overrides = list(config.hydra.overrides.task)
         shown = [o for o in overrides if not o.startswith(("tracking.", "hydra"))]  # not where
         name = f"{' '.join(shown) or 'sweep'} ({time.strftime('%Y-%m-%d %H:%M:%S')})"
