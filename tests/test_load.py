@@ -69,7 +69,7 @@ from pathlib import Path
 from lrchain import store
 uri, name = sys.argv[1], sys.argv[2]
 client, experiment_id = store.open_experiment(uri, "stress", Path.cwd())
-run_id = store.start_run(client, experiment_id, name, {}, {"writer": name}, {})
+run_id, _ = store.start_run(client, experiment_id, name, {}, {"writer": name}, {})
 for epoch in range(40):
     metrics = {"lr": 0.1, "train/loss": 1.0 / (epoch + 1)}
     store.log_epoch(client, run_id, epoch, metrics, [0.1] * 20)

@@ -128,18 +128,28 @@ def open_run(
         EXPECTED_ARTIFACT: expected_csv(parts.expected),
     }
     params = store.flatten(config)
-    run_id = store.start_run(client, experiment_id, name, tags | launch.tags, params, texts)
+    run_id, artifacts = store.start_run(
+        client, experiment_id, name, tags | launch.tags, params, texts
+    )
     print(
         f"[lrchain] run {name} ({run_id}) in experiment {tracking['experiment']} at {uri}",
         flush=True,
     )
-    return Run(client, run_id, name, run_log(client, run_id, launch.output_dir, launch.launch_dir))
+    log = run_log(client, run_id, launch.output_dir, launch.launch_dir, artifacts)
+    return Run(client, run_id, name, log)
 
 
-def run_log(client: Any, run_id: str, output_dir: Path | None, launch_dir: Path) -> RunLog:
+def run_log(
+    client: Any,
+    run_id: str,
+    output_dir: Path | None,
+    launch_dir: Path,
+    artifact_uri: str | None = None,
+) -> RunLog:
     """The run's log; what the store cannot take waits in the job's output folder."""
     folder = output_dir or launch_dir / "outputs" / f"run-{run_id}"
-    return RunLog(client, run_id, client.get_run(run_id).info.artifact_uri, folder / FOLDER)
+    artifact_uri = artifact_uri or client.get_run(run_id).info.artifact_uri
+    return RunLog(client, run_id, artifact_uri, folder / FOLDER)
 
 
 def complete(

@@ -22,17 +22,18 @@ def start_run(
     tags: Mapping[str, str],
     params: Mapping[str, str],
     texts: Mapping[str, str],
-) -> str:
-    """Create a RUNNING run with its tags, params and small text artifacts; return its id."""
+) -> tuple[str, str]:
+    """Create a RUNNING run with its tags, params and small text artifacts; its id, artifact URI."""
     from mlflow.entities import Param
     from mlflow.exceptions import MlflowException
 
     try:
-        run_id = client.create_run(experiment_id, run_name=run_name, tags=dict(tags)).info.run_id
+        info = client.create_run(experiment_id, run_name=run_name, tags=dict(tags)).info
     except MlflowException as err:
         raise TrackingError(
             f"tracking: MLflow refused the run {run_name!r}: {err.message}"
         ) from None
+    run_id = info.run_id
     try:
         cut = sorted(k for k, v in params.items() if len(v) > MAX_PARAM_VALUE)
         if cut:
@@ -49,7 +50,7 @@ def start_run(
             f"tracking: could not record the run's config in the store ({err}); check that the"
             " store and its artifact folder (mlruns/) exist, are writable and have free space"
         ) from None
-    return run_id
+    return run_id, info.artifact_uri
 
 
 Point = tuple[str, int, float]  # (metric, step, value)
