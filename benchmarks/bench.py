@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/bench.py            # the full table (`make bench`), about 15 min
     .venv/bin/python benchmarks/bench.py --quick    # fewer repetitions and epochs, to try it out
 
-Every figure is the median of several repetitions, shown as `median (min-max, n)`. Everything
+Every figure is the median of several repetitions, shown as `median (min-max, n)`. Where both
+sides ran in each repetition (tracking on/off, lrchain/plain sweep, launchers), the ratio is the
+median of the repetitions' own ratios: a pair shares that minute's load. Everything
 runs with the thread count a run gets by default (trainer.threads=auto: the cores this process
 may use) and passive OpenMP waiting, as train.py sets it; hand-written baselines get the same
 through OMP_NUM_THREADS and OMP_WAIT_POLICY, so that only the code differs (`--threads N` fixes
@@ -98,7 +100,8 @@ def main() -> None:
     print(table(rows), end="")
     print(
         "\nbaseline: DataLoader(TensorDataset) + loss.item() per batch (throughput), the same run"
-        " untracked (tracking), benchmarks/plain_sweep.py (sweeps). median (min-max, n)."
+        " untracked (tracking), benchmarks/plain_sweep.py (sweeps). median (min-max, n); ratio of"
+        " runs made side by side: the median of each pair's ratio."
     )
     print(f"bench took {time.perf_counter() - started:.0f} s{' (--quick)' if args.quick else ''}")
 

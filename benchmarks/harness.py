@@ -52,11 +52,26 @@ class Row:
     met: Callable[[float, float | None], bool] | None = None  # (ours, ratio) -> met?
     text: str = "n/a"  # shown when there is no measurement
     ok: bool | None = None  # met or not, for a row without a measurement
+    paired: bool = False  # sample i of ours and of base ran side by side (one after the other)
+
+    @property
+    def ratio(self) -> float | None:
+        """ours / base: the median of the pairs' own ratios where paired, else of the medians.
+
+        A pair shares the machine's load of that minute, which on a shared machine moves both
+        by more than the few per cent some targets are about; its own ratio cancels that.
+        """
+        if not (self.ours and self.base):
+            return None
+        pairs = zip(self.ours.samples, self.base.samples, strict=False)
+        if self.paired and len(self.ours.samples) == len(self.base.samples):
+            return statistics.median(o / b for o, b in pairs)
+        return self.ours.median / self.base.median
 
     def cells(self) -> list[str]:
         ours = self.ours.show(self.fmt) if self.ours else self.text
         base = self.base.show(self.fmt) if self.base else "-"
-        ratio = self.ours.median / self.base.median if self.ours and self.base else None
+        ratio = self.ratio
         ok = self.ok
         if self.met is not None and self.ours is not None:
             with contextlib.suppress(TypeError):  # a ratio target without a baseline: no verdict

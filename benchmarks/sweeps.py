@@ -45,9 +45,13 @@ def sweep_rows(plan: Plan) -> list[Row]:
     epochs = Stat([t for _, t in ours]), Stat([t for _, t in base])
     rest = Stat([w - t for w, t in ours]), Stat([w - t for w, t in base])
     return [
-        Row(figure, *walls, target="<= 0.6x", met=lambda o, r: r <= 0.6),
-        Row("  of which epochs: train + eval, sum of epoch_seconds (s)", *epochs),
-        Row("  of which the rest: start-up, store, set-up, logging, comparison, exit (s)", *rest),
+        Row(figure, *walls, target="<= 0.6x", met=lambda o, r: r <= 0.6, paired=True),
+        Row("  of which epochs: train + eval, sum of epoch_seconds (s)", *epochs, paired=True),
+        Row(
+            "  of which the rest: start-up, store, set-up, logging, comparison, exit (s)",
+            *rest,
+            paired=True,
+        ),
     ]
 
 

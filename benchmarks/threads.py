@@ -105,6 +105,7 @@ def sweep_rows(plan: Plan) -> list[Row]:
                 sequential,
                 target="<= 0.8x" if two else "-",
                 met=(lambda o, r: r <= 0.8) if two else None,
+                paired=True,  # each repetition runs every launcher once
             )
         )
     return rows

@@ -144,6 +144,7 @@ def rows(plan: Plan) -> list[Row]:
                 off,
                 target="<= 1.03x" if target else "-",
                 met=_ratio if target else None,
+                paired=True,
             ),
             Row(
                 figure_share,
