@@ -1,6 +1,6 @@
 """lrchain against plain PyTorch + MLflow code: throughput, logging, start-up, sweeps, compare.
 
-    .venv/bin/python benchmarks/bench.py            # the full table (`make bench`), about 15 min
+    .venv/bin/python benchmarks/bench.py            # the full table (`make bench`), about 30 min
     .venv/bin/python benchmarks/bench.py --quick    # fewer repetitions and epochs, to try it out
 
 Every figure is the median of several repetitions, shown as `median (min-max, n)`. Where both
