@@ -121,16 +121,14 @@ def open_run(
     dtype = "bfloat16-autocast" if parts.amp else "float32"
     tags = code_tags() | device_tags(parts.device, dtype) | {TAG_SCHED: config["sched"]["name"]}
     tags |= {TAG_THREADS: str(parts.threads)}
-    tags |= {TAG_PARENT: launch.parent_id} if launch.parent_id else {}
+    tags |= ({TAG_PARENT: launch.parent_id} if launch.parent_id else {}) | launch.tags
     texts = {
         CONFIG_ARTIFACT: OmegaConf.to_yaml(config),
         OVERRIDES_ARTIFACT: OmegaConf.to_yaml(OmegaConf.create(launch.overrides)),
         EXPECTED_ARTIFACT: expected_csv(parts.expected),
     }
     params = store.flatten(config)
-    run_id, artifacts = store.start_run(
-        client, experiment_id, name, tags | launch.tags, params, texts
-    )
+    run_id, artifacts = store.start_run(client, experiment_id, name, tags, params, texts)
     print(
         f"[lrchain] run {name} ({run_id}) in experiment {tracking['experiment']} at {uri}",
         flush=True,
