@@ -12,6 +12,7 @@ from typing import Any
 
 from lrchain import group_tables, grouped, store
 from lrchain.contract import CURVES, LR, LR_HEAD, TAG_PRUNED, TAG_SCHED, VAL_ACC, VAL_LOSS
+from lrchain.drawing import Figure, draw_all
 from lrchain.errors import ConfigError
 from lrchain.groups import group_runs, resolve_keys
 from lrchain.tables import markdown
@@ -152,8 +153,6 @@ def write_comparison(
 ) -> Comparison:
     """Per run: lr.png, loss.png, summary.csv, summary.md; per group (runs differing only in seed,
     unless `group_by` names the keys; "none": no groups) groups.png, groups.csv, groups.md."""
-    from lrchain.plots import plot_run_lrs, plot_run_metrics
-
     if not runs:
         raise ConfigError("no runs to compare")
     grouped.check_metric(metric)
@@ -171,12 +170,19 @@ def write_comparison(
     out.mkdir(parents=True, exist_ok=True)
     heads = {names[r]: _xy(found[r][LR_HEAD]) for r in order if found[r][LR_HEAD]}
     lrs = {name: s[LR] for name, s in series.items()}
-    plot_run_lrs(lrs, out / "lr.png", title, colours, heads)
-    plot_run_metrics(series, CURVES[1:], out / "loss.png", title, colours)
+    common = {"title": title, "colours": colours}
+    figures = [
+        Figure("plot_run_lrs", {"curves": lrs, "path": out / "lr.png", "heads": heads} | common),
+        Figure(
+            "plot_run_metrics",
+            {"runs": series, "keys": CURVES[1:], "path": out / "loss.png"} | common,
+        ),
+    ]
     (out / "summary.csv").write_text(to_csv(rows))
     (out / "summary.md").write_text(f"# {title}\n\n" + to_markdown(rows))
     if result is not None:
-        grouped.write(result, found, out, title)
+        figures.append(grouped.write(result, found, out, title))
+    draw_all(figures)  # side by side where there are two cores: lrchain.drawing
     return Comparison(rows, result)
 
 

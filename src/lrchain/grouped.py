@@ -9,6 +9,7 @@ from typing import Any
 
 from lrchain import statistics as st
 from lrchain.contract import CURVES, LR_HEAD, TAG_GROUP, TAG_SCHED, VAL_ACC, VAL_LOSS
+from lrchain.drawing import Figure
 from lrchain.errors import ConfigError
 from lrchain.groups import SEED, Group, metric_prefixes
 
@@ -132,11 +133,17 @@ def legend_name(g: GroupStats) -> str:
     return f"{g.group.label} (n={g.n}{left})"
 
 
-def write(grouped: Grouped, found: Mapping, out: Path, title: str) -> None:
-    """groups.png, groups.csv and groups.md of `grouped` into `out`."""
+def write(grouped: Grouped, found: Mapping, out: Path, title: str) -> Figure:
+    """groups.csv and groups.md of `grouped` into `out`; groups.png, to draw (lrchain.drawing)."""
     from lrchain import group_tables
-    from lrchain.plots import plot_group_bands
 
+    (out / FILES[1]).write_text(group_tables.to_csv(grouped))
+    (out / FILES[2]).write_text(f"# {title}\n\n{group_tables.report(grouped)}")
+    return figure(grouped, found, out / FILES[0], title)
+
+
+def figure(grouped: Grouped, found: Mapping, path: Path, title: str) -> Figure:
+    """groups.png: per group its mean curves over a min-max band, as lrchain.plots draws them."""
     colours = group_colours(grouped)
     curves, line_colours = {}, {}
     for g in grouped.groups:
@@ -150,9 +157,8 @@ def write(grouped: Grouped, found: Mapping, out: Path, title: str) -> None:
             k: ([s + 1 for s in b.steps], b.mean, b.low, b.high) for k, b in bands.items()
         }
         line_colours[shown] = colours[g.group.label]
-    plot_group_bands(curves, CURVES, line_colours, out / FILES[0], title, BAND)
-    (out / FILES[1]).write_text(group_tables.to_csv(grouped))
-    (out / FILES[2]).write_text(f"# {title}\n\n{group_tables.report(grouped)}")
+    arguments = {"keys": CURVES, "colours": line_colours, "path": path, "note": BAND}
+    return Figure("plot_group_bands", {"groups": curves, "title": title} | arguments)
 
 
 def parent_metrics(grouped: Grouped) -> dict[str, float]:
