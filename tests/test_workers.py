@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -76,6 +80,49 @@ def test_jobs_run_here_find_their_modules_loaded_during_the_set_up(launch_dir, l
     assert launcher_seen["torch"] is True
     assert jobs["step"]["pid"] == jobs["exp"]["pid"] == launcher_seen["pid"]
     assert jobs["step"]["loaded"] == LOADED  # loaded while garbage collection was paused
+
+
+# In every process of the test's sweep: a joblib worker (loky's) takes a minute to start.
+SLOW_WORKERS = """
+import sys, time
+if "--process-name" in sys.argv:
+    time.sleep(60)
+"""
+
+
+def processes_with(marker: str) -> list[int]:
+    """The ids of the processes whose environment holds `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_a_store_that_fails_stops_the_loading_workers_and_says_so_at_once(launch_dir):
+    (launch_dir / "sitecustomize.py").write_text(SLOW_WORKERS)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    marker = f"LRCHAIN_TEST_{uuid.uuid4().hex}"
+    args = ["-m", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    proc = subprocess.run(
+        [sys.executable, "train.py", *args, f"tracking.uri=http://127.0.0.1:{port}"],
+        cwd=launch_dir,
+        env=clean_env(PYTHONPATH=str(launch_dir), **{marker: "1"}),
+        capture_output=True,
+        text=True,
+        timeout=45,  # not the workers' minute: they were stopped
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("lrchain: tracking.uri: no tracking")
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr
+    assert processes_with(marker) == [], "a worker outlived the command"
 
 
 def test_the_workers_are_asked_of_joblib_as_hydras_launcher_asks():

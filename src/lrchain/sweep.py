@@ -181,9 +181,13 @@ class SweepCallback(Callback):
         from lrchain import compose_once, workers
         from lrchain.provenance import source_tags
 
-        self.client, experiment_id, uri = _open_store(config)
-        # Not before: a store that fails would keep the user waiting for the workers' imports.
-        workers.prepare(config, launched_together(config.hydra) or 1)  # while the rest is set up
+        loading = workers.start(config, launched_together(config.hydra) or 1)  # joblib's, meanwhile
+        try:
+            self.client, experiment_id, uri = _open_store(config)
+        except BaseException:
+            workers.stop(loading)  # no job will come: the error at once, not after their imports
+            raise
+        workers.load_here(config)  # the basic launcher's jobs run here
         compose_once.install(config)  # the batch's check composes each job; the launch reuses it
         overrides = list(config.hydra.overrides.task)
         shown = [o for o in overrides if not o.startswith(("tracking.", "hydra"))]  # not where

@@ -2,18 +2,19 @@
 
 A job's first ~5 s of CPU go to importing torch, torch._dynamo (every optimizer step needs it),
 MLflow and its database store. The basic launcher runs the jobs in the launching process: it
-imports them during the set-up, while lrchain.collector keeps garbage collection paused.
-`hydra/launcher=joblib` starts its worker processes only after the set-up (the store, the
-parent run, every job's config), and each worker's first job then imported all of it while the
-launching process waited: on 2 cores a 4-job sweep printed its first epoch 9-10 s after the
-command started. Here the same workers are asked of joblib as soon as the store is open (a
-store that fails ends the command without waiting for them), on a background thread, and each
-imports what a job imports. joblib's loky backend keeps a pool's
-workers for the next `Parallel` call with the same settings (`idle_worker_timeout`, 300 s), so
-the launcher's own call finds them loaded. Nothing else is done in them: no job, no store, no
-number changes (each job sets its threads, trainer.threads). Other launchers (submitit, SLURM)
-start a fresh process per job, with nothing to share: they are left as they are, and the
-launching process, which never trains, does not load torch.
+imports them once the store is open (`load_here`), while lrchain.collector keeps garbage
+collection paused. `hydra/launcher=joblib` starts its worker processes only after the set-up
+(the store, the parent run, every job's config), and each worker's first job then imported all
+of it while the launching process waited: on 2 cores a 4-job sweep printed its first epoch
+9-10 s after the command started. Here the same workers are asked of joblib as the sweep starts
+(`start`), on a background thread, and each imports what a job imports while this process opens
+the store and composes the jobs' configs; a store that fails stops them (`stop`), so the error
+comes at once. joblib's loky backend keeps a pool's workers for the next `Parallel` call with
+the same settings (`idle_worker_timeout`, 300 s), so the launcher's own call finds them loaded.
+Nothing else is done in them: no job, no store, no number changes (each job sets its threads,
+trainer.threads). Other launchers (submitit, SLURM) start a fresh process per job, with nothing
+to share: they are left as they are, and the launching process, which never trains, does not
+load torch.
 """
 
 from __future__ import annotations
@@ -36,38 +37,71 @@ SQL_STORE_MODULES = (  # MLflow's database store (SQLite, PostgreSQL): ~0.9 s
 )
 
 
-def prepare(config: Any, jobs: int) -> threading.Thread | None:
-    """Load what the first `jobs` jobs of the sweep `config` need where they will run.
-
-    Jobs that run in this process (the basic launcher, joblib with one job at a time): imported
-    here, now. joblib's workers: started, and loading, on a background thread, returned; its
-    failure changes nothing (the launcher then starts its workers as it always did). Other
-    launchers start a process per job: nothing is done.
+def start(config: Any, jobs: int) -> threading.Thread | None:
+    """joblib's workers for the first `jobs` jobs of the sweep `config`: started, and loading
+    what a job imports, on a background thread (returned). Its failure changes nothing (the
+    launcher then starts its workers as it always did). Other launchers: nothing is done.
     """
-    target = str(config.hydra.launcher.get("_target_", ""))
+    if not _launcher(config).endswith(".JoblibLauncher"):
+        return None
+    from omegaconf import OmegaConf
+
+    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+    workers = _workers_at_once(launcher)
+    note = crowding(min(jobs, workers), usable_cores())
+    if note:
+        print(f"[lrchain] {note}", flush=True)
+    if workers < 2:
+        return None
+    thread = threading.Thread(
+        target=_start_workers,
+        args=(launcher, job_modules(config), min(jobs, workers)),  # no more than have work
+        name="lrchain-workers",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def stop(thread: threading.Thread | None) -> None:
+    """End the workers `start` started (its `thread`), loading or idle: the sweep stops before
+    any job. Returns once joblib has cleaned up after them (its temporary folder)."""
+    import multiprocessing
+
+    if thread is None:
+        return
+
+    try:
+        from joblib.externals.loky.backend.process import LokyProcess
+    except ImportError:  # no joblib: no worker was started
+        return
+    workers = [p for p in multiprocessing.active_children() if isinstance(p, LokyProcess)]
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join(5)
+    thread.join(10)  # joblib's call sees them end and cleans up, before this process exits
+
+
+def load_here(config: Any) -> None:
+    """Where the sweep's jobs run in this process (the basic launcher, joblib with one job at a
+    time): import what they import, now."""
+    target = _launcher(config)
     if target.endswith(".JoblibLauncher"):
         from omegaconf import OmegaConf
 
         launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
-        workers = _workers_at_once(launcher)
-        note = crowding(min(jobs, workers), usable_cores())
-        if note:
-            print(f"[lrchain] {note}", flush=True)
-        if workers > 1:
-            thread = threading.Thread(
-                target=_start_workers,
-                args=(launcher, job_modules(config), min(jobs, workers)),  # no more than have work
-                name="lrchain-workers",
-                daemon=True,
-            )
-            thread.start()
-            return thread
+        if _workers_at_once(launcher) > 1:
+            return
     elif not target.endswith(".BasicLauncher"):
-        return None
+        return
     for name in job_modules(config):  # train.py paused the collector; the sweep resumes it
         with contextlib.suppress(ImportError):  # the job names what is missing
             importlib.import_module(name)
-    return None
+
+
+def _launcher(config: Any) -> str:
+    return str(config.hydra.launcher.get("_target_", ""))
 
 
 def crowding(at_once: int, cores: int) -> str | None:
