@@ -89,3 +89,11 @@ def test_a_figure_that_fails_here_stops_the_helper_and_raises(tmp_path, scratch,
     with pytest.raises(ValueError, match="no such curve"):
         draw_all([Figure("plot_run_lrs", {}), losses(tmp_path / "loss.png")])
     assert list(scratch.iterdir()) == []  # the helper stopped, its instructions removed
+
+
+def test_a_figure_json_cannot_hold_is_drawn_here(tmp_path, scratch, monkeypatch):
+    here = []
+    monkeypatch.setattr(plots, "odd", lambda path, value: here.append(value) or path, raising=False)
+    draw_all([losses(tmp_path / "loss.png"), Figure("odd", {"path": tmp_path, "value": {1, 2}})])
+    assert here == [{1, 2}]  # a set: no helper could be told it
+    assert list(scratch.iterdir()) == []

@@ -80,10 +80,16 @@ def _start(figure: Figure) -> _Helper | None:
     """A helper process drawing `figure`; None where one cannot start (the caller draws it)."""
     import lrchain
 
+    if not sys.executable:  # an embedded interpreter: no Python to start
+        return None
     fd, name = tempfile.mkstemp(prefix="lrchain-figure-", suffix=".json")
     payload = Path(name)
-    with os.fdopen(fd, "w") as file:
-        json.dump({"function": figure.function, "kwargs": _plain(figure.kwargs)}, file)
+    try:
+        with os.fdopen(fd, "w") as file:
+            json.dump({"function": figure.function, "kwargs": _plain(figure.kwargs)}, file)
+    except (TypeError, ValueError):  # a value JSON cannot hold: drawn here
+        payload.unlink(missing_ok=True)
+        return None
     package_root = str(Path(lrchain.__file__).resolve().parents[1])  # this lrchain, not another
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     try:
