@@ -23,6 +23,7 @@ import contextlib
 import importlib
 import os
 import threading
+import time
 from typing import Any
 
 from lrchain.cores import usable_cores
@@ -75,12 +76,14 @@ def stop(thread: threading.Thread | None) -> None:
         from joblib.externals.loky.backend.process import LokyProcess
     except ImportError:  # no joblib: no worker was started
         return
-    workers = [p for p in multiprocessing.active_children() if isinstance(p, LokyProcess)]
-    for worker in workers:
-        worker.terminate()
-    for worker in workers:
-        worker.join(5)
-    thread.join(10)  # joblib's call sees them end and cleans up, before this process exits
+    deadline = time.monotonic() + 10
+    while thread.is_alive() and time.monotonic() < deadline:  # some may still be starting
+        workers = [p for p in multiprocessing.active_children() if isinstance(p, LokyProcess)]
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(5)
+        thread.join(0.2)  # joblib's call sees them end and cleans up, before this process exits
 
 
 def load_here(config: Any) -> None:
