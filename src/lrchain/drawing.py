@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lrchain.cores import usable_cores
+
 HELPER_TIMEOUT = 300  # seconds this process waits for the helper's figure before drawing it itself
 
 
@@ -38,7 +40,7 @@ class Figure:
 
 def draw_all(figures: Sequence[Figure]) -> None:
     """Draw every figure of `figures`; the last in a helper process where there are cores for it."""
-    helper = _start(figures[-1]) if len(figures) > 1 and _cores() > 1 else None
+    helper = _start(figures[-1]) if len(figures) > 1 and usable_cores() > 1 else None
     try:
         for figure in figures[: -1 if helper else None]:
             figure.draw()
@@ -120,12 +122,6 @@ def _plain(value: Any) -> Any:
 
 def _name(figure: Figure) -> str:
     return Path(str(figure.kwargs.get("path", figure.function))).name
-
-
-def _cores() -> int:
-    from lrchain.cores import usable_cores
-
-    return usable_cores()
 
 
 def main(payload: str) -> None:
