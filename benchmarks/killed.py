@@ -76,6 +76,7 @@ def rows(plan: Plan) -> list[Row]:
     with launch_folder() as folder:
         client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
         args = ["train.py", "-m", f"sched={','.join(RUNS)}", *FAST, *plan.thread_args]
+        args += ["hydra.launcher.n_jobs=1"]  # the threads of the runs killed below: one at a time
         sweep = start(folder, args, plan.threads)
         out = sweep.communicate()[0]
         if sweep.returncode != 0:

@@ -1,10 +1,11 @@
 """Section `launchers`: the same 8-job sweep on each launcher, and against a team server.
 
-basic (one job at a time), joblib and submitit_local (2 at a time: this machine's cores), each
-into the launch folder's SQLite store; then submitit_local logging to `mlflow server` on a
-throw-away PostgreSQL (tests/servers.py starts both on 127.0.0.1). Every job trains 1 epoch with
-1 thread, so that only the launcher and the store differ. Per-job overhead is the job-seconds a
-sweep spends not training, per job: (wall x jobs at once - sum of epoch_seconds) / 8.
+basic (one job at a time), lrchain's parallel (the default), joblib and submitit_local (2 at a
+time: this machine's cores), each into the launch folder's SQLite store; then submitit_local
+logging to `mlflow server` on a throw-away PostgreSQL (tests/servers.py starts both on
+127.0.0.1). Every job trains 1 epoch with 1 thread, so that only the launcher and the store
+differ. Per-job overhead is the job-seconds a sweep spends not training, per job: (wall x jobs
+at once - sum of epoch_seconds) / 8.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from collections.abc import Iterator
 from harness import ROOT, Plan, Row, Stat, launch_folder, timed_run
 from sweeps import epoch_seconds
 
-TITLE = "launchers: one 8-job sweep on basic, joblib, submitit_local, and a server"
+TITLE = "launchers: one 8-job sweep on basic, parallel, joblib, submitit_local, and a server"
 JOBS = ["sched=step,exp", "seed=0,1,2,3", "trainer.epochs=1", "trainer.threads=1"]
 AT_ONCE = 2
 LAUNCHERS = {  # name: (overrides, jobs at once)
-    "basic launcher": ([], 1),
+    "basic launcher": (["hydra/launcher=basic"], 1),
+    "parallel (lrchain's default)": ([f"hydra.launcher.n_jobs={AT_ONCE}"], AT_ONCE),
     "joblib": (["hydra/launcher=joblib", f"hydra.launcher.n_jobs={AT_ONCE}"], AT_ONCE),
     "submitit_local": (
         ["hydra/launcher=submitit_local", f"hydra.sweeper.max_batch_size={AT_ONCE}"],

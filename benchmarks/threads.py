@@ -79,12 +79,14 @@ def policy_rows(plan: Plan) -> list[Row]:
 
 
 def sweep_rows(plan: Plan) -> list[Row]:
-    """A 4-job sweep (20 epochs each), basic launcher and joblib, worker start-up included."""
+    """A 4-job sweep (20 epochs each): basic launcher, lrchain's default and joblib, start-up
+    included."""
     from lrchain.testing import clean_env
 
     jobs = ["-m", "seed=0,1,2,3"]
     launchers = {
-        "sequential (basic launcher)": [],
+        "sequential (basic launcher)": ["hydra/launcher=basic"],
+        "lrchain's default (forked, n_jobs=auto)": [],
         **{
             f"joblib n_jobs={n}": ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n}"]
             for n in (1, 2, 4)
@@ -97,7 +99,7 @@ def sweep_rows(plan: Plan) -> list[Row]:
     sequential = Stat(walls.pop("sequential (basic launcher)"))
     rows = [Row("4-job sweep, sequential (basic launcher), end to end (s)", sequential)]
     for name, wall in walls.items():
-        two = name.endswith("=2")
+        two = name.endswith("=2") or name.startswith("lrchain")
         rows.append(
             Row(
                 f"  4-job sweep, {name}, vs sequential (s)",

@@ -1,4 +1,5 @@
-"""A sweep's jobs are each composed once when they run in the launching process."""
+"""A sweep's jobs are each composed once when the launching process composes them (the basic and
+lrchain's parallel launchers)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.experimental.callback import Callback
 
-composed, jobs = [], []
+composed = []
 
 class Count(Callback):
     def on_multirun_start(self, config, **kwargs):
@@ -30,11 +31,12 @@ class Count(Callback):
 
         ConfigLoaderImpl.load_configuration = counted
 
-    def on_job_start(self, config, **kwargs):
-        jobs.append([config.sched.name, config.seed, config.hydra.job.num])
+    def on_job_start(self, config, **kwargs):  # here, or in a process forked from here
+        job = [config.sched.name, config.seed, config.hydra.job.num]
+        Path(f"job-{config.hydra.job.num}.json").write_text(json.dumps(job))
 
     def on_multirun_end(self, config, **kwargs):
-        Path("count.json").write_text(json.dumps({"composed": composed, "jobs": jobs}))
+        Path("count.json").write_text(json.dumps({"composed": composed}))
 """
 
 
@@ -48,12 +50,17 @@ def counted_sweep(folder: Path, *args: str) -> dict:
         *args,
         env=clean_env(PYTHONPATH=str(folder)),
     )
-    return json.loads((folder / "count.json").read_text())
+    seen = json.loads((folder / "count.json").read_text())
+    jobs = sorted(folder.glob("job-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+    return seen | {"jobs": [json.loads(p.read_text()) for p in jobs]}
 
 
 @pytest.mark.slow
-def test_each_job_of_a_basic_sweep_is_composed_once_and_gets_its_own_config(launch_dir):
-    seen = counted_sweep(launch_dir, "sched=step,exp", "seed=0,1")
+@pytest.mark.parametrize(
+    "launcher", [[], ["hydra/launcher=basic"]], ids=["parallel (default)", "basic"]
+)
+def test_each_job_of_a_sweep_is_composed_once_and_gets_its_own_config(launch_dir, launcher):
+    seen = counted_sweep(launch_dir, "sched=step,exp", "seed=0,1", *launcher)
     jobs = [["step", 0, 0], ["step", 1, 1], ["exp", 0, 2], ["exp", 1, 3]]
     assert seen["jobs"] == jobs
     assert len(seen["composed"]) == 4  # Hydra's check of the batch; the launch reused each

@@ -45,7 +45,8 @@ def folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def uninterrupted(folder) -> dict[str, str]:
     """Reference runs that were never interrupted, by schedule."""
-    train(folder, "-m", "sched=step,exp,chain,warmup_cosine", f"trainer.epochs={EPOCHS}")
+    sweep = ["-m", "sched=step,exp,chain,warmup_cosine", "hydra.launcher.n_jobs=1"]  # as runs alone
+    train(folder, *sweep, f"trainer.epochs={EPOCHS}")
     children = [r for r in runs_of(folder) if "mlflow.parentRunId" in r.data.tags]
     return {r.data.tags["lrchain.sched"]: r.info.run_id for r in children}
 
@@ -132,7 +133,7 @@ def test_sigkill_at_random_instants_then_resume_loses_no_step_and_repeats_none(t
     epochs): after each, the store holds a prefix of the uninterrupted run, each step once;
     after the last resume, the whole of it."""
     folder = project(tmp_path)
-    train(folder, "-m", f"sched={','.join(KILL_RUNS)}", *FAST)
+    train(folder, "-m", f"sched={','.join(KILL_RUNS)}", *FAST, "hydra.launcher.n_jobs=1")
     children = [r for r in runs_of(folder) if "mlflow.parentRunId" in r.data.tags]
     reference = {r.data.tags["lrchain.sched"]: r.info.run_id for r in children}
     rng = random.Random(14)

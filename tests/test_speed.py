@@ -214,7 +214,9 @@ def test_the_collector_pauses_while_a_run_loads_and_runs_for_its_training(launch
 
 @pytest.mark.slow
 def test_the_collector_runs_again_before_a_sweep_composes_its_jobs(launch_dir):
-    seen = collector_seen(launch_dir, "-m", "seed=0,1", "trainer.epochs=1")
+    seen = collector_seen(
+        launch_dir, "-m", "seed=0,1", "trainer.epochs=1", "hydra.launcher.n_jobs=1"
+    )
     assert seen == [["start", False, False], *[["job", True, True], ["fit", True, True]] * 2]
 
 

@@ -80,7 +80,15 @@ def test_logged_config_reruns_as_is_with_the_same_numbers(sweep, tmp_path):
     config_dir = Path(client.download_artifacts(run.info.run_id, "config", str(tmp_path)))
 
     project(tmp_path)
-    train(tmp_path, "--config-dir", str(config_dir), "--config-name", "config")
+    threads = run.data.tags["lrchain.threads"]  # a job beside others trained on fewer threads
+    train(
+        tmp_path,
+        "--config-dir",
+        str(config_dir),
+        "--config-name",
+        "config",
+        f"trainer.threads={threads}",
+    )
     again = runs_of(tmp_path)[0]
     assert again.info.run_name == "exp"  # the logged config, not conf/config.yaml (chain)
     for key in ("lr", "train/loss", "val/loss", "val/acc"):

@@ -72,8 +72,12 @@ def test_joblib_workers_load_during_the_set_up_and_the_launcher_never_loads_torc
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "launcher",
-    [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"]],
-    ids=["basic", "joblib-1"],
+    [
+        ["hydra/launcher=basic"],
+        ["hydra.launcher.n_jobs=1"],
+        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"],
+    ],
+    ids=["basic", "parallel-1", "joblib-1"],
 )
 def test_jobs_run_here_find_their_modules_loaded_during_the_set_up(launch_dir, launcher):
     launcher_seen, jobs = observed_sweep(launch_dir, *launcher)

@@ -16,10 +16,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+# Launchers that compose every job in this process: Hydra's basic one, and lrchain's, which then
+# forks each job with its config (lrchain.parallel).
+IN_THIS_PROCESS = (".BasicLauncher", ".ParallelLauncher")
+
 
 def install(config: Any) -> bool:
     """Compose each job of the sweep `config` once if its launcher runs them here; whether done."""
-    if not str(config.hydra.launcher.get("_target_", "")).endswith(".BasicLauncher"):
+    if not str(config.hydra.launcher.get("_target_", "")).endswith(IN_THIS_PROCESS):
         return False
     from hydra.core.global_hydra import GlobalHydra
 

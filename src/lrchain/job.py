@@ -34,10 +34,11 @@ def run_name(config: Mapping, overrides: list[str], swept: list[str]) -> str:
 def jobs_at_once(hydra: Any) -> int:
     """How many jobs of this sweep run at once on this host, sharing its cores (trainer.threads).
 
-    The joblib launcher runs `n_jobs` at once (negative: counted back from the cores, as joblib
-    does), never more than the sweep launches together; submitit's local launcher starts every
-    job it is given at once (a batch: `hydra.sweeper.max_batch_size`). The basic launcher runs
-    one at a time; on SLURM each job has cores of its own.
+    lrchain's parallel launcher (the default) writes the count it chose into each job's
+    `n_jobs`; the joblib launcher runs `n_jobs` at once (negative: counted back from the cores, as
+    joblib does), never more than the sweep launches together; submitit's local launcher starts
+    every job it is given at once (a batch: `hydra.sweeper.max_batch_size`). The basic launcher
+    runs one at a time; on SLURM each job has cores of its own.
     """
     from lrchain.build import usable_cores
 

@@ -83,7 +83,8 @@ def refuse_store_jobs_cannot_share(config: DictConfig) -> None:
 def runs_on_this_host(launcher: Any) -> bool:
     """Whether a Hydra launcher's config keeps every job on the launching host."""
     target = str(launcher.get("_target_", ""))
-    if target.endswith((".BasicLauncher", ".JoblibLauncher", ".LocalLauncher")):
+    here = (".BasicLauncher", ".ParallelLauncher", ".JoblibLauncher", ".LocalLauncher")
+    if target.endswith(here):
         return True
     if target.endswith(".RayLauncher"):  # a local Ray unless it joins a cluster's address
         return launcher.get("ray", {}).get("init", {}).get("address") is None

@@ -1,12 +1,13 @@
 """Where a sweep's jobs will run, loaded while the sweep sets itself up.
 
 A job's first ~5 s of CPU go to importing torch, torch._dynamo (every optimizer step needs it),
-MLflow and its database store. The basic launcher runs the jobs in the launching process: it
-imports them once the store is open (`load_here`), while lrchain.collector keeps garbage
-collection paused. `hydra/launcher=joblib` starts its worker processes only after the set-up
-(the store, the parent run, every job's config), and each worker's first job then imported all
-of it while the launching process waited: on 2 cores a 4-job sweep printed its first epoch
-9-10 s after the command started. Here the same workers are asked of joblib as the sweep starts
+MLflow and its database store. The basic launcher runs the jobs in the launching process, and
+lrchain's parallel launcher (the default) forks them from it: it imports them once the store is
+open (`load_here`), while lrchain.collector keeps garbage collection paused.
+`hydra/launcher=joblib` starts its worker processes only after the set-up (the store, the parent
+run, every job's config), and each worker's first job then imported all of it while the
+launching process waited: on 2 cores a 4-job sweep printed its first epoch 9-10 s after the
+command started. Here the same workers are asked of joblib as the sweep starts
 (`start`), on a background thread, and each imports what a job imports while this process opens
 the store and composes the jobs' configs; a store that fails stops them (`stop`), so the error
 comes at once. joblib's loky backend keeps a pool's workers for the next `Parallel` call with
@@ -26,6 +27,7 @@ import threading
 import time
 from typing import Any
 
+from lrchain.compose_once import IN_THIS_PROCESS
 from lrchain.cores import usable_cores
 
 # What a job imports on its way to its first epoch (digits come from lrchain's cache).
@@ -87,8 +89,9 @@ def stop(thread: threading.Thread | None) -> None:
 
 
 def load_here(config: Any) -> None:
-    """Where the sweep's jobs run in this process (the basic launcher, joblib with one job at a
-    time): import what they import, now."""
+    """Where the sweep's jobs run in this process or in processes forked from it (the basic
+    launcher, lrchain's parallel one, joblib with one job at a time): import what they import,
+    now."""
     target = _launcher(config)
     if target.endswith(".JoblibLauncher"):
         from omegaconf import OmegaConf
@@ -96,7 +99,7 @@ def load_here(config: Any) -> None:
         launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
         if _workers_at_once(launcher) > 1:
             return
-    elif not target.endswith(".BasicLauncher"):
+    elif not target.endswith(IN_THIS_PROCESS):
         return
     for name in job_modules(config):  # train.py paused the collector; the sweep resumes it
         with contextlib.suppress(ImportError):  # the job names what is missing

@@ -4,7 +4,13 @@ Every command and every run reaches MLflow's tracking API through these function
 """
 
 from lrchain.store.artifacts import get_checkpoint, local_artifact_dir, put_checkpoint
-from lrchain.store.opening import connect, open_existing, open_experiment, unreachable
+from lrchain.store.opening import (
+    connect,
+    open_existing,
+    open_experiment,
+    release_connections,
+    unreachable,
+)
 from lrchain.store.params import MAX_PARAM_VALUE, changed_keys, flatten
 from lrchain.store.reading import (
     History,
@@ -54,6 +60,7 @@ __all__ = [
     "open_experiment",
     "put_checkpoint",
     "read_text",
+    "release_connections",
     "relog_missed",
     "resolve_uri",
     "runs_by_id",

@@ -154,3 +154,18 @@ def unreachable() -> tuple[type[BaseException], ...]:
     from requests.exceptions import RequestException
 
     return (MlflowException, RequestException, OSError)
+
+
+def release_connections(uri: str) -> None:
+    """Close this process's idle database connections to `uri` before it forks jobs.
+
+    MLflow keeps one store per URI in a process, with a pool of open connections; a forked
+    process would inherit that pool, and two processes must never use one SQLite or PostgreSQL
+    connection. Closed here, each process opens its own when it next needs one. A server's
+    store (http) holds no database connection: nothing to do. Reaches the store through the
+    client's `_tracking_client.store` (MLflow 3.17.2, as lrchain.store.reading does).
+    """
+    store = getattr(getattr(connect(uri), "_tracking_client", None), "store", None)
+    engine = getattr(store, "engine", None)
+    if engine is not None:
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""lrchain's Hydra launcher plugin: hydra/launcher=parallel (lrchain.parallel does the work)."""
