@@ -14,9 +14,7 @@ SEARCH = (
     "optim.lr=tag(log,interval(0.01,50))",  # up to 50: some trials diverge, some stall
     "sched.chain.exp.gamma=interval(0.5,0.99)",
     "trainer.epochs=4",
-    "hydra.sweeper.n_jobs=2",
-    "hydra/launcher=joblib",
-    "hydra.launcher.n_jobs=2",
+    "hydra.sweeper.n_jobs=2",  # 2 trials at a time, forked side by side (the default launcher)
     "hydra.sweeper.pruner.n_startup_trials=2",  # prune from the third complete trial on
     "hydra.sweeper.sampler.n_startup_trials=2",  # TPE itself from the third trial on
 )

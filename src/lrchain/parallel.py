@@ -55,8 +55,12 @@ def jobs_at_once(n_jobs: Any, jobs: int, cores: int) -> int:
 
 def why_one_at_a_time(configs: Sequence[Any]) -> str | None:
     """Why the jobs of `configs` cannot be forked side by side; None when they can."""
+    import threading
+
     if sys.platform != "linux":
         return f"forking a process that loaded torch is safe on Linux only (this is {sys.platform})"
+    if threading.current_thread() is not threading.main_thread():  # signals reach it only
+        return "jobs launched from a thread other than the main one run one at a time"
     devices = {str(config.trainer.device) for config in configs}
     if devices - {"cpu", "auto"}:
         return "jobs on a GPU run one at a time (CUDA cannot be used across a fork)"
