@@ -4,11 +4,12 @@ Hydra's sweepers compose every job's config to check a batch before launching it
 (`Sweeper.validate_batch_is_legal`: a bad job stops the sweep before any job runs); the launcher
 then composes the same config again to run the job. Composing reads and merges ~50 YAML nodes:
 0.10-0.14 s here, twice per job, most of a sweep's cost per added job. With the basic launcher
-both happen in this process, with the same loader, master config and overrides, so the
-composition is the same: the first call's result is kept (a copy, 0.01 s) and handed to the next
-call with the same overrides, once. The check still composes and fails as before. Launchers that
-compose in other processes (joblib's workers) or pickle the loader to their jobs (submitit,
-SLURM) are left alone: the kept configs would travel with every job.
+and lrchain's parallel one (which forks each job after composing it) both happen in this
+process, with the same loader, master config and overrides, so the composition is the same:
+the first call's result is kept (a copy, 0.01 s) and handed to the next call with the same
+overrides, once. The check still composes and fails as before. Launchers that compose in other
+processes (joblib's workers) or pickle the loader to their jobs (submitit, SLURM) are left
+alone: the kept configs would travel with every job.
 """
 
 from __future__ import annotations

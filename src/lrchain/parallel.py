@@ -20,6 +20,8 @@ only, and it hands each signal it gets (SIGINT, SIGTERM) to every running job on
 ends their runs KILLED with a checkpoint (lrchain.failures), a second ends them at once, as in a
 single run; no new job starts after a signal. A job whose process dies (killed, out of memory)
 is a failed job of the sweep, its run ended KILLED for `lrchain resume`; the other jobs go on.
+If this process is killed outright, each job gets SIGTERM (Linux's parent-death signal) and ends
+KILLED.
 """
 
 from __future__ import annotations
@@ -110,18 +112,25 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], first: int) ->
     return _forked(launcher, configs, k, log, shown)
 
 
-def _here(launcher: Any, config: Any, log: Any, shown: str) -> Any:
-    """One job in this process, as Hydra's basic launcher runs it."""
-    from hydra.core.utils import configure_log, run_job
+def _run(launcher: Any, config: Any) -> Any:
+    """One job of the sweep, here, as Hydra's basic launcher runs it: its JobReturn."""
+    from hydra.core.utils import run_job
 
-    log.info(f"\t#{config.hydra.job.num} : {shown}")
-    ret = run_job(
+    return run_job(
         hydra_context=launcher.hydra_context,
         task_function=launcher.task_function,
         config=config,
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
     )
+
+
+def _here(launcher: Any, config: Any, log: Any, shown: str) -> Any:
+    """One job in this process, then Hydra's own logging set up again for the next."""
+    from hydra.core.utils import configure_log
+
+    log.info(f"\t#{config.hydra.job.num} : {shown}")
+    ret = _run(launcher, config)
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     return ret
 
@@ -200,8 +209,6 @@ def _job(launcher: Any, config: Any, writer: Any, handlers: dict, jobs: _Jobs) -
     """In the forked process: run the job, send its JobReturn, end (no exit handlers)."""
     import pickle
 
-    from hydra.core.utils import run_job
-
     os.setpgid(0, 0)  # first: the terminal's signals now reach the launching process only
     for sig, handler in handlers.items():
         signal.signal(sig, handler)
@@ -210,13 +217,7 @@ def _job(launcher: Any, config: Any, writer: Any, handlers: dict, jobs: _Jobs) -
         os.kill(os.getpid(), jobs.missed)
     code = 0
     try:
-        ret = run_job(
-            hydra_context=launcher.hydra_context,
-            task_function=launcher.task_function,
-            config=config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
+        ret = _run(launcher, config)
         try:
             writer.send(ret)
         except (pickle.PicklingError, TypeError, AttributeError):  # an exception pickle refuses
