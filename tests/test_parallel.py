@@ -206,5 +206,5 @@ def test_a_job_that_dies_fails_alone_and_its_run_ends_killed(launch_dir):
     parent = next(r for r in runs_of(launch_dir) if r.data.tags.get("lrchain.sweep"))
     assert parent.info.status == "FAILED"
     killed = next(r for r in runs_of(launch_dir) if r.info.status == "KILLED")
-    assert f"lrchain resume {killed.info.run_id}" in out
+    assert f"continue its run with `lrchain resume {killed.info.run_id}`" in out
     assert client_for(launch_dir).get_run(killed.info.run_id).info.end_time is not None

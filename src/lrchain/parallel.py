@@ -27,6 +27,7 @@ KILLED.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -288,9 +289,14 @@ def _died(exitcode: int | None, config: Any) -> Any:
     output = Path(str(sweep.dir)) / str(sweep.subdir)
     message = f"its process ended with {how} before the job returned"
     if (output / FOLDER / "run.json").exists():
-        log = RunLog.reopen(output / FOLDER)
-        log.end("KILLED")
-        message += f"; run {log.run_id} is KILLED: continue it with `lrchain resume {log.run_id}`"
+        run_id = json.loads((output / FOLDER / "run.json").read_text())["run_id"]
+        try:
+            log = RunLog.reopen(output / FOLDER)
+            if log.client.get_run(run_id).info.status == "RUNNING":  # not one it ended itself
+                log.end("KILLED")
+        except Exception:  # the store does not answer: the run stays RUNNING until resumed
+            pass
+        message += f"; continue its run with `lrchain resume {run_id}`"
     print(f"[lrchain] job {job} failed: {message}", file=sys.stderr, flush=True)
     output.mkdir(parents=True, exist_ok=True)
     (output / FAILURE_FILE).write_text(f"{job}\n{message}\n")
