@@ -208,3 +208,42 @@ def test_a_job_that_dies_fails_alone_and_its_run_ends_killed(launch_dir):
     killed = next(r for r in runs_of(launch_dir) if r.info.status == "KILLED")
     assert f"continue its run with `lrchain resume {killed.info.run_id}`" in out
     assert client_for(launch_dir).get_run(killed.info.run_id).info.end_time is not None
+
+
+def log_inputs_together(uri: str, run_id: str, barrier) -> None:
+    """In a forked process: wait for the others, then log the digits' splits as the run's inputs."""
+    import torch
+
+    from lrchain import store
+    from lrchain.data import load_data
+    from lrchain.model_logging import log_dataset_inputs
+
+    data = load_data({"name": "digits", "val_fraction": 0.2}, 0, torch.device("cpu"))
+    client = store.connect(uri)
+    barrier.wait()
+    log_dataset_inputs(client, run_id, data)
+
+
+@LINUX
+def test_jobs_that_start_together_each_log_their_dataset_inputs(tmp_path):
+    import multiprocessing
+
+    from lrchain import store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client, _ = store.open_experiment(uri, "lrchain", tmp_path)
+    context = multiprocessing.get_context("fork")
+    for round_ in range(3):  # a new experiment each time: its dataset does not exist yet
+        experiment = client.create_experiment(f"together-{round_}")
+        runs = [client.create_run(experiment).info.run_id for _ in range(6)]
+        store.release_connections(uri)
+        barrier = context.Barrier(len(runs))
+        procs = [context.Process(target=log_inputs_together, args=(uri, r, barrier)) for r in runs]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(120)
+        assert [proc.exitcode for proc in procs] == [0] * len(runs)  # none lost the race
+        for run_id in runs:
+            contexts = {i.tags[0].value for i in client.get_run(run_id).inputs.dataset_inputs}
+            assert contexts == {"train", "val"}

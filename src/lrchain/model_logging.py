@@ -58,7 +58,25 @@ def log_dataset_inputs(client: Any, run_id: str, data: Data) -> None:
         for split, context in CONTEXTS.items()
         if getattr(data, split) is not None
     ]
-    client.log_inputs(run_id, datasets=inputs)
+    for attempt in range(RACES):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except Exception as err:
+            if attempt == RACES - 1 or not lost_a_race(err):
+                raise
+
+
+# MLflow's SQL store looks for the experiment's dataset, then inserts it if missing: two jobs that
+# start together (lrchain's parallel sweep) both insert it, and one fails on the unique key, its
+# whole write rolled back. Written again, it finds the other's dataset and links its run to it.
+RACES = 3
+
+
+def lost_a_race(err: Exception) -> bool:
+    """Whether a write failed on a unique key another process wrote first (SQLite, PostgreSQL)."""
+    text = str(err)
+    return "IntegrityError" in text or "UniqueViolation" in text
 
 
 def log_model(client: Any, run_id: str, model: nn.Module, example: torch.Tensor) -> str:
