@@ -19,8 +19,8 @@ from lrchain.testing import clean_env, start_train, stop_group
 
 LINUX = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="forks on Linux only")
 
-# A Hydra callback of the test's: each job's process, its parent, whether torch was loaded when
-# the job began, and which of its file descriptors were open on the store.
+# A Hydra callback of the test's: each job's process, its parent and group, whether torch was
+# loaded and garbage collection on when the job began, and which of its files were the store.
 OBSERVE = """
 import gc, json, os, sys
 from pathlib import Path
