@@ -210,15 +210,14 @@ def test_a_job_that_dies_fails_alone_and_its_run_ends_killed(launch_dir):
     assert client_for(launch_dir).get_run(killed.info.run_id).info.end_time is not None
 
 
-def log_inputs_together(uri: str, run_id: str, barrier) -> None:
+def log_inputs_together(uri: str, run_id: str, data, barrier) -> None:
     """In a forked process: wait for the others, then log the digits' splits as the run's inputs."""
     import torch
 
     from lrchain import store
-    from lrchain.data import load_data
     from lrchain.model_logging import log_dataset_inputs
 
-    data = load_data({"name": "digits", "val_fraction": 0.2}, 0, torch.device("cpu"))
+    torch.set_num_threads(1)  # OpenMP's threads do not survive a fork of this test's process
     client = store.connect(uri)
     barrier.wait()
     log_dataset_inputs(client, run_id, data)
@@ -228,8 +227,12 @@ def log_inputs_together(uri: str, run_id: str, barrier) -> None:
 def test_jobs_that_start_together_each_log_their_dataset_inputs(tmp_path):
     import multiprocessing
 
-    from lrchain import store
+    import torch
 
+    from lrchain import store
+    from lrchain.data import load_data
+
+    data = load_data({"name": "digits", "val_fraction": 0.2}, 0, torch.device("cpu"))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client, _ = store.open_experiment(uri, "lrchain", tmp_path)
     context = multiprocessing.get_context("fork")
@@ -238,12 +241,48 @@ def test_jobs_that_start_together_each_log_their_dataset_inputs(tmp_path):
         runs = [client.create_run(experiment).info.run_id for _ in range(6)]
         store.release_connections(uri)
         barrier = context.Barrier(len(runs))
-        procs = [context.Process(target=log_inputs_together, args=(uri, r, barrier)) for r in runs]
+        args = [(uri, run_id, data, barrier) for run_id in runs]
+        procs = [context.Process(target=log_inputs_together, args=a) for a in args]
         for proc in procs:
             proc.start()
         for proc in procs:
             proc.join(120)
+            if proc.exitcode is None:
+                proc.kill()
         assert [proc.exitcode for proc in procs] == [0] * len(runs)  # none lost the race
         for run_id in runs:
             contexts = {i.tags[0].value for i in client.get_run(run_id).inputs.dataset_inputs}
             assert contexts == {"train", "val"}
+
+
+# A Hydra callback of the test's: torch computes in the launching process after lrchain loaded it,
+# which starts OpenMP's worker threads there.
+HOT = """
+from hydra.experimental.callback import Callback
+
+class Hot(Callback):
+    def on_multirun_start(self, config, **kwargs):
+        import torch
+        x = torch.randn(1000, 1000)
+        (x @ x).sum()
+"""
+
+
+@pytest.mark.slow
+@LINUX
+def test_a_launcher_with_threads_of_its_own_runs_its_jobs_here_instead_of_hanging(launch_dir):
+    (launch_dir / "hot.py").write_text(HOT)
+    args = ["-m", "sched=step,exp", "trainer.epochs=1", "trainer.threads=2"]
+    proc = start_train(
+        launch_dir,
+        *args,
+        "+hydra.callbacks.hot._target_=hot.Hot",
+        env=clean_env(PYTHONPATH=str(launch_dir)),
+    )
+    try:
+        out = proc.communicate(timeout=300)[0]  # forked, each job's 2 threads waited forever
+    finally:
+        stop_group(proc)
+    assert proc.returncode == 0, out
+    assert "this process started threads since it loaded torch: its jobs run one at a time" in out
+    assert sorted(r.info.status for r in runs_of(launch_dir)) == ["FINISHED"] * 3

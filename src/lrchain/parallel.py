@@ -56,6 +56,22 @@ def jobs_at_once(n_jobs: Any, jobs: int, cores: int) -> int:
     return min(int(n_jobs), jobs)
 
 
+_loaded: dict[str, set[str]] = {}  # the threads this process had once the jobs' modules loaded
+
+
+def loaded() -> None:
+    """Called once this process has imported what its jobs import (lrchain.workers.load_here):
+    the threads it has now (torch's and a memory allocator's) are the ones a fork tolerates."""
+    _loaded["threads"] = _threads()
+
+
+def _threads() -> set[str]:
+    try:
+        return set(os.listdir("/proc/self/task"))
+    except OSError:
+        return set()
+
+
 def why_one_at_a_time(configs: Sequence[Any]) -> str | None:
     """Why the jobs of `configs` cannot be forked side by side; None when they can."""
     import threading
@@ -64,6 +80,10 @@ def why_one_at_a_time(configs: Sequence[Any]) -> str | None:
         return f"forking a process that loaded torch is safe on Linux only (this is {sys.platform})"
     if threading.current_thread() is not threading.main_thread():  # signals reach it only
         return "jobs launched from a thread other than the main one run one at a time"
+    if _threads() - _loaded.get("threads", _threads()):
+        # OpenMP's worker threads, once torch computed something here, make a forked job that
+        # uses two threads or more wait for them forever; other threads may hold locks.
+        return "this process started threads since it loaded torch: its jobs run one at a time"
     devices = {str(config.trainer.device) for config in configs}
     if devices - {"cpu", "auto"}:
         return "jobs on a GPU run one at a time (CUDA cannot be used across a fork)"

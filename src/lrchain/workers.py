@@ -104,6 +104,9 @@ def load_here(config: Any) -> None:
     for name in job_modules(config):  # train.py paused the collector; the sweep resumes it
         with contextlib.suppress(ImportError):  # the job names what is missing
             importlib.import_module(name)
+    from lrchain import parallel
+
+    parallel.loaded()  # what forking its jobs tolerates
 
 
 def _launcher(config: Any) -> str:
