@@ -13,7 +13,8 @@ every core this process may use busy, spread evenly over them (`at_once`); each 
 the cores divided by the jobs at once (trainer.threads=auto), at least one thread. Jobs run one
 after another, in this process as Hydra's basic launcher runs them, where forking is not safe or
 not worth it: one job at a time, a job on a GPU (CUDA cannot be used across a fork), a system
-other than Linux.
+other than Linux, a process that started threads since it loaded torch (once torch computed here,
+OpenMP's workers exist, and a forked job using two threads or more would wait on them forever).
 
 Signals: each job has a process group of its own, so Ctrl-C at the terminal reaches this process
 only, and it hands each signal it gets (SIGINT, SIGTERM) to every running job once: the first
