@@ -66,6 +66,7 @@ def test_sweep_end_stores_comparison_in_parent_and_sweep_folder(store, tmp_path)
     assert {p.name for p in in_sweep_dir.iterdir()} == FILES
     assert (in_sweep_dir / "summary.csv").read_text() == summary.read_text()
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+    assert "note: drawing" not in store.good.stderr  # the sweep's helper drew every figure
 
 
 def test_sweep_end_groups_seeds_prints_verdicts_and_tags_the_runs(store):

@@ -179,7 +179,10 @@ class SweepCallback(Callback):
 
         if search.is_search(config):  # its keys and space, before the parent run is created
             search.check(config)
-        from lrchain import compose_once, workers
+        from lrchain import compose_once, drawing, workers
+
+        if runs_on_this_host(config.hydra.launcher):  # the end is near enough to be waited for
+            drawing.warm()  # the figures' helper loads matplotlib while this process loads torch
         from lrchain.provenance import source_tags
 
         loading = workers.start(config, launched_together(config.hydra) or 1)  # joblib's, meanwhile
