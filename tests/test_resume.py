@@ -194,3 +194,29 @@ def test_sigkill_during_checkpoint_writes_leaves_a_complete_checkpoint(tmp_path)
         assert torch.equal(state["w"], torch.full((8_000_000,), float(state["i"])))
         leftovers += len(list(path.parent.glob(".last-*.tmp")))
     assert leftovers > 0  # some kills did land in the middle of a write
+
+
+def test_a_checkpoint_state_is_not_changed_by_the_epochs_after_it(tmp_path):
+    from conftest import ROOT
+
+    from lrchain import configs
+    from lrchain.build import build
+    from lrchain.training import train_epochs
+
+    config = configs.plain(configs.compose(["trainer.epochs=2"], ROOT / "conf"))
+    parts = build(config, tmp_path, threads=1)
+    history: list[dict] = []
+    states: list[dict] = []
+
+    def on_epoch(epoch: int, metrics: dict, step_lrs: list) -> None:
+        history.append({"epoch": epoch, "metrics": metrics, "step_lrs": step_lrs})
+        states.append(checkpoint.state(parts, history))
+
+    train_epochs(config, parts, on_epoch)
+    first, last = states
+    assert [h["epoch"] for h in first["history"]] == [0]  # epoch 1 came after it
+    assert first["history"][0] is history[0]  # entries are shared, never changed
+    weight = "0.weight"
+    assert not torch.equal(first["model"][weight], last["model"][weight])
+    assert torch.equal(last["model"][weight], parts.model.state_dict()[weight])
+    assert first["model"][weight].data_ptr() != parts.model.state_dict()[weight].data_ptr()

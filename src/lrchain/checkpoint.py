@@ -19,11 +19,13 @@ def state(parts: Parts, history: list[dict]) -> dict:
     """Everything needed to continue after the last epoch of `history`, as plain tensors.
 
     A copy on the CPU that training never changes: it can be written while training goes on,
-    or after an interruption in the middle of the next epoch.
+    or after an interruption in the middle of the next epoch. The history's entries are never
+    changed once appended, so a new list of them is enough (copying each entry at every epoch
+    made a run's checkpoints cost the square of its epochs).
     """
     import torch
 
-    return _copy(
+    saved = _copy(
         {
             "epoch": history[-1]["epoch"],
             "model": parts.model.state_dict(),
@@ -31,9 +33,9 @@ def state(parts: Parts, history: list[dict]) -> dict:
             "schedule": parts.schedule.state_dict(),
             "rngs": {name: g.get_state() for name, g in parts.rngs.items()},
             "torch_rng": torch.get_rng_state(),
-            "history": history,
         }
     )
+    return saved | {"history": list(history)}
 
 
 def _copy(value: Any) -> Any:
