@@ -164,14 +164,12 @@ def test_comparison_figures_draw_lr_head_beside_lr(trained, tmp_path, monkeypatc
     from lrchain import comparison
 
     folder, run_id = trained
-    drawn = {}
-    monkeypatch.setattr(
-        "lrchain.plots.plot_run_lrs",
-        lambda curves, path, title, colours=None, heads=None: drawn.update(heads=heads) or path,
-    )
+    figures = []  # what the comparison hands over to be drawn (here or by lrchain.drawing's helper)
+    monkeypatch.setattr(comparison, "draw_all", figures.extend)
     client = client_for(folder)
     comparison.write_comparison(client, [client.get_run(run_id)], tmp_path, "head")
-    [(name, (epochs, lrs))] = drawn["heads"].items()
+    [lr_figure] = [f for f in figures if f.function == "plot_run_lrs"]
+    [(name, (epochs, lrs))] = lr_figure.kwargs["heads"].items()
     assert name == "onecycle" and epochs == list(range(1, EPOCHS + 1))
     assert lrs == [v for _, v in history(folder, run_id, "lr/head")]
 
