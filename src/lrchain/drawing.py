@@ -5,7 +5,7 @@ figures took about 1.3 s at its end, most of it a fresh process starting and imp
 matplotlib. So a sweep on this host starts the helper first thing (`warm`), on the core its own
 imports leave idle: `python -m lrchain.drawing --serve` imports matplotlib and waits. At the end
 every figure goes to it (their arguments in a JSON file), and it draws them side by side, one
-forked process per figure, as many at once as there are cores. Where none was started
+forked process per figure, all at once. Where none was started
 (`lrchain compare`), one starts then; with one core, or where no Python process can start,
 everything is drawn here. The same function draws the same figure from the same values in
 either process. A figure the helper did not draw (it failed, died or took too long) is drawn
