@@ -242,3 +242,22 @@ def test_the_collector_pauses_once_per_process_and_leaves_the_users_setting(sett
         [sys.executable, "-c", COLLECTOR, setting], capture_output=True, text=True, timeout=60
     )
     assert proc.stdout.split() == seen.split(), proc.stderr
+
+
+def test_a_sweeps_size_is_read_from_its_multirun_yaml_once_and_again_when_it_changes(tmp_path):
+    from lrchain.job import sweep_size
+
+    def save(overrides: list[str], stamp: int) -> None:
+        saved = tmp_path / "multirun.yaml"
+        sweeper = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+        hydra = {"sweeper": {"_target_": sweeper}, "overrides": {"task": overrides}}
+        saved.write_text(json.dumps({"hydra": hydra}))  # JSON is YAML
+        os.utime(saved, ns=(stamp, stamp))
+
+    assert sweep_size(tmp_path) is None  # none saved: the launcher's count stands
+    save(["sched=step,exp,chain"], 10**18)
+    assert sweep_size(tmp_path) == 3
+    save(["sched=step,exp,chain", "seed=0,1"], 10**18)  # same stamp: the first reading stands
+    assert sweep_size(tmp_path) == 3
+    save(["sched=step,exp,chain", "seed=0,1"], 2 * 10**18)  # rewritten: read again
+    assert sweep_size(tmp_path) == 6
