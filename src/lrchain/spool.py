@@ -26,7 +26,7 @@ from lrchain.contract import ERROR_ARTIFACT
 
 FOLDER = "lrchain-run"  # inside a job's output folder
 RETRY_SECONDS = 20.0  # while the store is down, try it again at most this often
-WRITE_EVERY = 1.0  # seconds: the epochs of this long go in one request (an epoch alone, if slower)
+WRITE_EVERY = 3.0  # seconds: the epochs of this long go in one request (an epoch alone, if slower)
 _STOP = object()  # tells the writer thread to end
 
 
@@ -86,6 +86,9 @@ class RunLog:
             return
         with self._lock:
             self._epochs.append(record)
+            batched = len(self._epochs) > 1  # the writer already waits to send this batch
+        if batched and self._broken is None:
+            return  # not woken for each epoch: a wake-up takes a training thread's core
         self._hand_over(self._send_epochs, False)
 
     def checkpoint(self, state: dict) -> None:
