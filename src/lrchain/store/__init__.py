@@ -32,6 +32,7 @@ from lrchain.store.writing import (
     log_epoch,
     log_points,
     logged_points,
+    put_texts,
     relog_missed,
     start_run,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "open_existing",
     "open_experiment",
     "put_checkpoint",
+    "put_texts",
     "read_text",
     "release_connections",
     "relog_missed",
