@@ -3,7 +3,12 @@
 Every command and every run reaches MLflow's tracking API through these functions.
 """
 
-from lrchain.store.artifacts import get_checkpoint, local_artifact_dir, put_checkpoint
+from lrchain.store.artifacts import (
+    get_checkpoint,
+    local_artifact_dir,
+    put_checkpoint,
+    put_texts,
+)
 from lrchain.store.opening import (
     connect,
     open_existing,
@@ -32,7 +37,6 @@ from lrchain.store.writing import (
     log_epoch,
     log_points,
     logged_points,
-    put_texts,
     relog_missed,
     start_run,
 )
